@@ -1,0 +1,76 @@
+"""Validate ``@task.ray`` resource arguments into Ray task options, naming the bad field."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ray_provider.exceptions import RayArgumentError
+
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3,
+          "gb": 1000**3, "ki": 1024, "kib": 1024, "mi": 1024**2, "mib": 1024**2,
+          "gi": 1024**3, "gib": 1024**3}
+
+
+def parse_memory(value: int | float | str | None) -> int | None:
+    """Bytes from ``2_000_000_000``, ``"2GB"`` or ``"1.5GiB"``."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return int(value)
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(value))
+    if match and match.group(2).lower() in _UNITS and float(match.group(1)) > 0:
+        return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    raise RayArgumentError(
+        f"memory={value!r}: expected a positive number of bytes or a size such as '2GiB' or "
+        "'500MB'."
+    )
+
+
+def _non_negative(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise RayArgumentError(f"{name}={value!r}: expected a number >= 0 (e.g. {name}=1).")
+    return value
+
+
+def ray_options(
+    *,
+    name: str,
+    num_cpus: float | None,
+    num_gpus: float | None,
+    memory: int | float | str | None,
+    resources: dict[str, float] | None,
+    runtime_env: dict[str, Any] | None,
+    connection_runtime_env: dict[str, Any],
+) -> dict[str, Any]:
+    """Options for ``remote_function.options(...)``; the task's runtime_env wins per key."""
+    options: dict[str, Any] = {"name": name}
+    cpus = _non_negative("num_cpus", num_cpus)
+    gpus = _non_negative("num_gpus", num_gpus)
+    if cpus is not None:
+        options["num_cpus"] = cpus
+    if gpus:
+        options["num_gpus"] = gpus
+    memory_bytes = parse_memory(memory)
+    if memory_bytes:
+        options["memory"] = memory_bytes
+    if resources is not None:
+        if not isinstance(resources, dict) or not all(
+            isinstance(k, str) and _non_negative(f"resources[{k!r}]", v) is not None
+            for k, v in resources.items()
+        ):
+            raise RayArgumentError(
+                f"resources={resources!r}: expected a dict of custom resource name to amount, "
+                "e.g. {'accelerator_type:A100': 1}."
+            )
+        options["resources"] = dict(resources)
+    if runtime_env is not None and not isinstance(runtime_env, dict):
+        raise RayArgumentError(
+            f"runtime_env={runtime_env!r}: expected a dict such as {{'pip': ['xgboost==2.0.3']}}."
+        )
+    merged_env = {**connection_runtime_env, **(runtime_env or {})}
+    if merged_env:
+        options["runtime_env"] = merged_env
+    return options

@@ -1,0 +1,113 @@
+"""Package a callable and its arguments for Ray: cloudpickle, never source text.
+
+Upstream ``@task.ray`` results in the arguments are swapped for slots; the registry passes the
+real objects to the Ray task as top-level arguments, so Ray resolves them in the object store.
+Functions defined in DAG files (and helper modules next to them) are pickled by value, because
+the Ray workers cannot import the DAG folder.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from ray import cloudpickle
+
+from ray_provider.exceptions import RayArgumentError
+from ray_provider.reference import RayResultRef
+from ray_provider.runtime.execute import RefSlot
+
+# Context values a Ray callable may ask for by name: plain data that means the same remotely.
+REMOTE_CONTEXT_KEYS = frozenset(
+    {
+        "ds", "ds_nodash", "ts", "ts_nodash", "ts_nodash_with_tz", "logical_date",
+        "data_interval_start", "data_interval_end", "run_id", "params", "task_instance_key_str",
+        "prev_data_interval_start_success", "prev_data_interval_end_success",
+        "prev_start_date_success", "prev_end_date_success", "map_index_template",
+        "expanded_ti_count",
+    }
+)
+
+
+def extract_upstream(args: Any, kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any], list]:
+    """Replace every result reference in args/kwargs by a :class:`RefSlot`."""
+    upstream: list[RayResultRef] = []
+
+    def swap(value: Any) -> Any:
+        ref = value if isinstance(value, RayResultRef) else RayResultRef.from_xcom(value)
+        if ref is not None:
+            upstream.append(ref)
+            return RefSlot(len(upstream) - 1)
+        if isinstance(value, tuple):
+            return tuple(swap(item) for item in value)
+        if isinstance(value, list):
+            return [swap(item) for item in value]
+        if isinstance(value, dict):
+            return {key: swap(item) for key, item in value.items()}
+        return value
+
+    return swap(tuple(args)), swap(dict(kwargs)), upstream
+
+
+def select_context(
+    kwargs: dict[str, Any], explicit: set[str], context_keys: set[str]
+) -> dict[str, Any]:
+    """Keep arguments and the context values that can go to Ray; drop the rest of the context.
+
+    ``explicit`` are the callable's own arguments (op_kwargs), kept whatever their name.
+    """
+    selected: dict[str, Any] = {}
+    for name, value in kwargs.items():
+        if name not in context_keys or name in explicit:
+            selected[name] = value
+            continue
+        if name in REMOTE_CONTEXT_KEYS:
+            selected[name] = dict(value) if name == "params" else value
+    return selected
+
+
+def check_requested_context(parameters: list[str], context_keys: set[str], task_label: str) -> None:
+    unsupported = [
+        p for p in parameters if p in context_keys and p not in REMOTE_CONTEXT_KEYS
+    ]
+    if unsupported:
+        raise RayArgumentError(
+            f"{task_label}: the callable asks for the Airflow context value(s) "
+            f"{', '.join(map(repr, unsupported))}, which cannot be sent to a Ray worker. Ask for "
+            f"plain values instead ({', '.join(sorted(REMOTE_CONTEXT_KEYS))}) or pass what you "
+            "need as arguments."
+        )
+
+
+def _register_dag_modules_by_value(dags_folder: str | None) -> None:
+    if not dags_folder:
+        return
+    root = Path(dags_folder).resolve()
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if not path:
+            continue
+        try:
+            inside = Path(path).resolve().is_relative_to(root)
+        except (OSError, ValueError):
+            continue
+        if inside:
+            try:
+                cloudpickle.register_pickle_by_value(module)
+            except ValueError:  # not importable by name; cloudpickle pickles it by value anyway
+                pass
+
+
+def build_payload(
+    function: Any, args: tuple, kwargs: dict[str, Any], *, dags_folder: str | None, task_label: str
+) -> bytes:
+    _register_dag_modules_by_value(dags_folder)
+    try:
+        return cloudpickle.dumps((function, args, kwargs))
+    except Exception as exc:
+        raise RayArgumentError(
+            f"{task_label}: the callable or its arguments cannot be pickled for Ray "
+            f"({type(exc).__name__}: {exc}). Pass plain data (or upstream task results), not "
+            "open clients, connections, locks or generators."
+        ) from exc

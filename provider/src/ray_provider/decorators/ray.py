@@ -1,0 +1,264 @@
+"""``@task.ray``: run a TaskFlow callable on Ray, keep the result in the Ray object store.
+
+.. code-block:: python
+
+    from airflow.sdk import dag, task
+
+    @dag(schedule=None)
+    def pipeline():
+        @task.ray(num_cpus=2)
+        def make():
+            import numpy as np
+            return np.arange(10_000_000)
+
+        @task.ray
+        def total(values):  # receives the array straight from the object store
+            return int(values.sum())
+
+        @task
+        def report(value):  # a plain task gets the value (RayXComBackend)
+            print(value)
+
+        report(total(make()))
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from airflow.sdk import conf
+from airflow.sdk.bases.decorator import DecoratedOperator, task_decorator_factory
+from airflow.sdk.definitions.context import KNOWN_CONTEXT_KEYS, context_merge
+from ray import cloudpickle
+
+from ray_provider.decorators.options import ray_options
+from ray_provider.decorators.payload import (
+    build_payload,
+    check_requested_context,
+    extract_upstream,
+    select_context,
+)
+from ray_provider.exceptions import RayArgumentError, RayRemoteTaskError
+from ray_provider.hooks.ray import RayHook
+from ray_provider.reference import RayResultRef
+from ray_provider.runtime.keys import result_key, run_key
+from ray_provider.xcom import references_only
+
+# How often a waiting task logs that the Ray task is still running.
+PROGRESS_LOG_SECONDS = 30.0
+
+
+class RemoteTraceback(Exception):
+    """Carries the traceback printed on the Ray worker (shown as the cause of the failure)."""
+
+    def __str__(self) -> str:
+        return "\n\nRemote traceback (on the Ray worker):\n" + str(self.args[0])
+
+
+class RayDecoratedOperator(DecoratedOperator):
+    """Runs ``python_callable`` as a Ray task through the connection's result registry.
+
+    :param ray_conn_id: the Ray connection (``ray_default``: local Ray when not defined).
+    :param num_cpus: CPUs the Ray task reserves (default 1).
+    :param num_gpus: GPUs the Ray task reserves.
+    :param memory: memory the Ray task reserves, bytes or a size string (``"4GiB"``).
+    :param resources: custom Ray resources, e.g. ``{"accelerator_type:A100": 1}``.
+    :param runtime_env: Ray runtime environment, merged over the connection's.
+    :param checkpoint: also write the result to the checkpoint store.
+    :param checkpoint_conn_id: the ``aws`` connection of the checkpoint store.
+    """
+
+    custom_operator_name = "@task.ray"
+    template_fields: Sequence[str] = ("op_args", "op_kwargs", "runtime_env")
+    template_fields_renderers = {"op_args": "py", "op_kwargs": "py", "runtime_env": "json"}
+
+    def __init__(
+        self,
+        *,
+        python_callable: Callable,
+        op_args: Sequence[Any] | None = None,
+        op_kwargs: dict[str, Any] | None = None,
+        ray_conn_id: str = RayHook.default_conn_name,
+        num_cpus: float | None = 1,
+        num_gpus: float | None = None,
+        memory: int | str | None = None,
+        resources: dict[str, float] | None = None,
+        runtime_env: dict[str, Any] | None = None,
+        checkpoint: bool = False,
+        checkpoint_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if kwargs.get("multiple_outputs"):
+            raise RayArgumentError(
+                "@task.ray does not support multiple_outputs=True: the result stays in Ray as "
+                "one object. Return a dict and index it in the consumer instead."
+            )
+        kwargs["multiple_outputs"] = False
+        check_requested_context(
+            list(inspect.signature(python_callable).parameters),
+            KNOWN_CONTEXT_KEYS,
+            f"Task {kwargs.get('task_id')!r}",
+        )
+        super().__init__(
+            python_callable=python_callable, op_args=op_args, op_kwargs=op_kwargs, **kwargs
+        )
+        self.ray_conn_id = ray_conn_id
+        self.num_cpus = num_cpus
+        self.num_gpus = num_gpus
+        self.memory = memory
+        self.resources = resources
+        self.runtime_env = runtime_env
+        self.checkpoint = checkpoint
+        self.checkpoint_conn_id = checkpoint_conn_id
+        self._result_key: str | None = None
+        self._hook: RayHook | None = None
+        # Fail at parse time, not at run time, on resource arguments that cannot work.
+        ray_options(
+            name="validation",
+            num_cpus=num_cpus,
+            num_gpus=num_gpus,
+            memory=memory,
+            resources=resources,
+            runtime_env=runtime_env if not isinstance(runtime_env, str) else None,
+            connection_runtime_env={},
+        )
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        # Upstream @task.ray results must reach us as references, not fetched values.
+        with references_only():
+            super().render_template_fields(context, jinja_env)
+
+    def execute(self, context: Any) -> Any:
+        ti = context["ti"]
+        label = f"{ti.dag_id}.{ti.task_id}"
+        hook = self._hook = RayHook(self.ray_conn_id)
+        settings = hook.get_conn()
+        context_merge(context, self.op_kwargs)
+        kwargs = select_context(
+            dict(self.determine_kwargs(context)), set(self.op_kwargs), KNOWN_CONTEXT_KEYS
+        )
+        args, kwargs, upstream = extract_upstream(self.op_args, kwargs)
+        for ref in upstream:
+            if ref.namespace != settings.namespace:
+                raise RayArgumentError(
+                    f"{label}: upstream task {ref.task_id!r} kept its result in Ray namespace "
+                    f"{ref.namespace!r}, this task uses {settings.namespace!r} (connection "
+                    f"{self.ray_conn_id!r}). Use the same Ray connection for both tasks."
+                )
+        payload = build_payload(
+            self.python_callable,
+            args,
+            kwargs,
+            dags_folder=conf.get("core", "dags_folder", fallback=None),
+            task_label=label,
+        )
+        options = ray_options(
+            name=label,
+            num_cpus=self.num_cpus,
+            num_gpus=self.num_gpus,
+            memory=self.memory,
+            resources=self.resources,
+            runtime_env=self.runtime_env,
+            connection_runtime_env=settings.runtime_env,
+        )
+        map_index = getattr(ti, "map_index", -1)
+        map_index = -1 if map_index is None else map_index
+        key = self._result_key = result_key(ti.dag_id, ti.run_id, ti.task_id, map_index)
+        if upstream:
+            self.log.info(
+                "Upstream results from Ray: %s",
+                ", ".join(f"{u.task_id} ({u.result_type}, {u.size:,} bytes)" for u in upstream),
+            )
+        report_ref = hook.submit(
+            key=key,
+            run_key=run_key(ti.dag_id, ti.run_id),
+            payload=payload,
+            upstream=upstream,
+            options=options,
+        )
+        self.log.info("Submitted %s to Ray at %s with %s", label, settings.address, options)
+        report = hook.wait(
+            report_ref,
+            poll_seconds=PROGRESS_LOG_SECONDS,
+            on_progress=lambda s: self.log.info("%s still running on Ray (%.0fs)", label, s),
+        )
+        self._log_remote_output(report)
+        if not report.ok:
+            hook.discard(key)
+            raise self._remote_exception(report)
+        hook.describe(key, report.result_type, report.result_size)
+        if self.checkpoint:
+            self.log.warning(
+                "checkpoint=True (store %r): checkpoint writing is not available in this version "
+                "of the provider; the result is kept in Ray only.",
+                self.checkpoint_conn_id,
+            )
+        self.log.info(
+            "Ray task finished in %.1fs on %s (pid %s): %s, %s bytes, kept in Ray as %s",
+            report.seconds, report.node, report.pid, report.result_type,
+            f"{report.result_size:,}", key,
+        )
+        ref = RayResultRef(
+            key=key,
+            namespace=settings.namespace,
+            ray_conn_id=self.ray_conn_id,
+            result_type=report.result_type,
+            size=report.result_size,
+        )
+        return self._handle_output(ref.to_xcom())
+
+    def _log_remote_output(self, report: Any) -> None:
+        for stream, text in (("stdout", report.stdout), ("stderr", report.stderr)):
+            for line in text.splitlines():
+                self.log.info("[ray %s] %s", stream, line)
+
+    def _remote_exception(self, report: Any) -> BaseException:
+        cause = RemoteTraceback(report.traceback)
+        if report.error is not None:
+            try:
+                exc = cloudpickle.loads(report.error)
+            except Exception:
+                exc = None
+            if isinstance(exc, BaseException):
+                exc.__cause__ = cause
+                return exc
+        exc = RayRemoteTaskError(f"{report.error_type}: {report.error_message}")
+        exc.__cause__ = cause
+        return exc
+
+    def on_kill(self) -> None:
+        if self._hook is not None and self._result_key is not None:
+            self._hook.cancel(self._result_key)
+
+
+def ray_task(
+    python_callable: Callable | None = None,
+    multiple_outputs: bool | None = None,
+    **kwargs: Any,
+) -> Any:
+    """The ``@task.ray`` decorator (registered through the provider's ``task-decorators``).
+
+    ``checkpoint_source`` is accepted as the original name of ``checkpoint_conn_id``.
+    """
+    if "checkpoint_source" in kwargs:
+        source = kwargs.pop("checkpoint_source")
+        if kwargs.setdefault("checkpoint_conn_id", source) != source:
+            raise RayArgumentError(
+                "Give either checkpoint_conn_id or checkpoint_source (its old name), not both."
+            )
+    if multiple_outputs:
+        raise RayArgumentError(
+            "@task.ray does not support multiple_outputs=True: the result stays in Ray as one "
+            "object. Return a dict and index it in the consumer instead."
+        )
+    return task_decorator_factory(
+        python_callable=python_callable,
+        multiple_outputs=False,
+        decorated_operator_class=RayDecoratedOperator,
+        **kwargs,
+    )
+
+
+__all__ = ["RayDecoratedOperator", "ray_task"]

@@ -1,0 +1,41 @@
+"""Errors raised on the Airflow side. Each message says what was tried and how to fix it."""
+
+from __future__ import annotations
+
+from airflow.exceptions import AirflowException
+
+
+class RayProviderError(AirflowException):
+    """Base class of this provider's errors in Airflow."""
+
+
+class RayConnectionNotFoundError(RayProviderError):
+    """The ``ray_conn_id`` names no Airflow connection."""
+
+
+class RayConnectionConfigError(RayProviderError):
+    """A field of the Ray connection has a value that cannot work."""
+
+
+class RayUnreachableError(RayProviderError):
+    """Nothing answers at the Ray address."""
+
+
+class RayAuthError(RayProviderError):
+    """The cluster has token authentication on and refused our token (or the lack of one)."""
+
+
+class RayVersionMismatchError(RayProviderError):
+    """Client and cluster run different Ray or Python versions."""
+
+
+class RayResultLostError(RayProviderError):
+    """An upstream result is no longer in Ray (released, expired, or Ray was restarted)."""
+
+
+class RayRemoteTaskError(RayProviderError):
+    """The callable failed on Ray with an exception that cannot be re-raised as itself."""
+
+
+class RayArgumentError(RayProviderError):
+    """An argument of the callable cannot be sent to Ray."""

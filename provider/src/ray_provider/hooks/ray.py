@@ -1,0 +1,182 @@
+"""``RayHook``: owns the connection to Ray and the calls to the result registry.
+
+Operators, the decorator, the XCom backend and the run-end listener all go through this hook;
+none of them talks to Ray directly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import ray
+
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
+from ray_provider.exceptions import RayConnectionNotFoundError, RayResultLostError
+from ray_provider.hooks import connect as _connect
+from ray_provider.hooks.settings import RaySettings, settings_from_connection
+from ray_provider.reference import RayResultRef
+from ray_provider.runtime.errors import ResultNotFoundError, missing_keys_of
+from ray_provider.runtime.portable import restore
+from ray_provider.runtime.registry import get_or_create_registry
+
+
+class RayHook(BaseHook):
+    """Connect to a Ray cluster and keep task results in its object store.
+
+    The connection's host is the address: ``ray://HOST:10001`` (Ray Client), ``HOST:6379``
+    (join as a driver) or ``local`` (reuse or start a Ray head on this machine). The password is
+    the cluster's auth token. Extras: ``namespace``, ``runtime_env`` (JSON), ``connect_timeout``
+    and ``result_ttl_seconds``. ``RAY_URL`` in the environment overrides the address.
+
+    A missing ``ray_default`` connection means ``local``, so a fresh install works unconfigured.
+
+    .. code-block:: python
+
+        hook = RayHook("ray_default")
+        hook.connect()
+        print(hook.registry_stats())
+    """
+
+    conn_name_attr = "ray_conn_id"
+    default_conn_name = "ray_default"
+    conn_type = "ray"
+    hook_name = "Ray"
+
+    def __init__(self, ray_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ray_conn_id = ray_conn_id
+        self._settings: RaySettings | None = None
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return {
+            "hidden_fields": ["schema", "login", "port"],
+            "relabeling": {"host": "Ray address", "password": "Auth token"},
+            "placeholders": {
+                "host": "ray://ray-head:10001 | ray-head:6379 | local",
+                "password": "the cluster's RAY_AUTH_TOKEN (leave empty if auth is off)",
+                "extra": '{"namespace": "airflow", "runtime_env": {"pip": []}}',
+            },
+        }
+
+    @property
+    def settings(self) -> RaySettings:
+        if self._settings is None:
+            try:
+                conn = self.get_connection(self.ray_conn_id)
+            except AirflowNotFoundException as exc:
+                if self.ray_conn_id != self.default_conn_name:
+                    raise RayConnectionNotFoundError(
+                        f"No Airflow connection {self.ray_conn_id!r}. Create it, e.g. "
+                        f"AIRFLOW_CONN_{self.ray_conn_id.upper()}='{{\"conn_type\": \"ray\", "
+                        f"\"host\": \"ray://HOST:10001\"}}' or `airflow connections add "
+                        f"{self.ray_conn_id} --conn-type ray --conn-host ray://HOST:10001`, or "
+                        "pass the id of an existing connection as ray_conn_id."
+                    ) from exc
+                self.log.info("No connection %r: using a local Ray", self.ray_conn_id)
+                conn = None
+            self._settings = settings_from_connection(conn, self.ray_conn_id)
+        return self._settings
+
+    def get_conn(self) -> RaySettings:
+        """Connect (once per process) and return the settings in use."""
+        self.connect()
+        return self.settings
+
+    def connect(self) -> None:
+        started = time.monotonic()
+        _connect.connect(self.settings)
+        self.log.debug("Ray connection ready in %.2fs", time.monotonic() - started)
+
+    def registry(self) -> ray.actor.ActorHandle:
+        self.connect()
+        return get_or_create_registry(self.settings.namespace, self.settings.result_ttl_seconds)
+
+    def submit(
+        self,
+        *,
+        key: str,
+        run_key: str,
+        payload: bytes,
+        upstream: list[RayResultRef],
+        options: dict[str, Any],
+    ) -> ray.ObjectRef:
+        """Have the registry run the payload; returns the ref of the task's report."""
+        registry = self.registry()
+        try:
+            [report_ref] = ray.get(
+                registry.submit.remote(key, run_key, payload, [u.key for u in upstream], options)
+            )
+        except ResultNotFoundError as exc:
+            raise self._lost(upstream, missing_keys_of(exc)) from exc
+        return report_ref
+
+    def wait(
+        self,
+        report_ref: ray.ObjectRef,
+        *,
+        poll_seconds: float = 10.0,
+        on_progress: Callable[[float], None] | None = None,
+    ) -> Any:
+        """Wait for a task's report without pulling its result, calling back while it runs."""
+        started = time.monotonic()
+        while True:
+            ready, _ = ray.wait([report_ref], timeout=poll_seconds, fetch_local=True)
+            if ready:
+                return ray.get(report_ref)
+            if on_progress is not None:
+                on_progress(time.monotonic() - started)
+
+    def describe(self, key: str, result_type: str, size: int) -> None:
+        self.registry().describe.remote(key, result_type, size)
+
+    def discard(self, key: str) -> None:
+        ray.get(self.registry().discard.remote(key))
+
+    def cancel(self, key: str) -> None:
+        ray.get(self.registry().cancel.remote(key))
+
+    def materialize(self, ref: RayResultRef) -> Any:
+        """Fetch a result into this process (for plain ``@task`` consumers)."""
+        registry = self.registry()
+        try:
+            [object_ref] = ray.get(registry.lookup.remote(ref.key))
+            value = ray.get(object_ref)
+        except ResultNotFoundError as exc:
+            raise self._lost([ref], [ref.key]) from exc
+        except ray.exceptions.ObjectLostError as exc:
+            raise self._lost([ref], [ref.key]) from exc
+        return restore(value)
+
+    def release_run(self, run_key: str) -> int:
+        return int(ray.get(self.registry().release_run.remote(run_key)))
+
+    def registry_stats(self) -> dict[str, Any]:
+        return dict(ray.get(self.registry().stats.remote()))
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Used by the UI's Test button: connect and report the cluster's resources."""
+        try:
+            self.connect()
+            resources = ray.cluster_resources()
+        except Exception as exc:
+            return False, str(exc)
+        return True, (
+            f"Connected to Ray {ray.__version__} at {self.settings.address}: "
+            f"{resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs"
+        )
+
+    def _lost(self, upstream: list[RayResultRef], missing_keys: list[str]) -> RayResultLostError:
+        by_key = {u.key: u for u in upstream}
+        tasks = ", ".join(
+            repr(by_key[k].task_id) if k in by_key else repr(k) for k in missing_keys
+        )
+        return RayResultLostError(
+            f"The result of upstream task(s) {tasks} is no longer in Ray (namespace "
+            f"{self.settings.namespace!r}): Ray was restarted, the node holding it was lost, "
+            "or the run's results were released. Clear those upstream task(s) so they run "
+            "again (or enable checkpoint=True on them to restore from the checkpoint store)."
+        )

@@ -1,0 +1,155 @@
+"""Parse a Ray connection into the settings the hook uses, with errors that name the field.
+
+Kept free of any Ray call so it can be checked on its own (and reused by the XCom backend and
+the run-end listener).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ray_provider.exceptions import RayConnectionConfigError
+from ray_provider.runtime.keys import DEFAULT_NAMESPACE, DEFAULT_RESULT_TTL_SECONDS
+
+# `RAY_URL` overrides the connection's address (the switch the original ray_task honoured).
+ADDRESS_OVERRIDE_ENV = "RAY_URL"
+LOCAL = "local"
+DEFAULT_CLIENT_PORT = 10001
+DEFAULT_GCS_PORT = 6379
+DEFAULT_CONNECT_TIMEOUT = 30.0
+
+Mode = Literal["local", "client", "driver"]
+
+
+@dataclass(frozen=True)
+class RaySettings:
+    """Everything needed to reach a Ray cluster, from an Airflow connection."""
+
+    conn_id: str
+    address: str = LOCAL
+    namespace: str = DEFAULT_NAMESPACE
+    token: str | None = None
+    runtime_env: dict[str, Any] = field(default_factory=dict)
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    result_ttl_seconds: float = DEFAULT_RESULT_TTL_SECONDS
+    local_port: int = DEFAULT_GCS_PORT
+
+    @property
+    def mode(self) -> Mode:
+        if self.address == LOCAL:
+            return "local"
+        return "client" if self.address.startswith("ray://") else "driver"
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        """Host and port to probe before connecting (the GCS, or the Ray Client server)."""
+        if self.mode == "local":
+            return "127.0.0.1", self.local_port
+        bare = self.address.removeprefix("ray://")
+        host, _, port = bare.rpartition(":")
+        return host, int(port)
+
+
+def normalize_address(raw: str | None, port: int | None = None, *, field_name: str) -> str:
+    """Accept ``ray://host:port``, ``host:port``, ``host`` (+ port field) or ``local``."""
+    value = (raw or "").strip()
+    if not value or value.lower() in (LOCAL, "auto"):
+        return LOCAL
+    if value.startswith("ray://"):
+        bare = value.removeprefix("ray://")
+        if ":" not in bare:
+            bare = f"{bare}:{port or DEFAULT_CLIENT_PORT}"
+        _check_port(bare, field_name)
+        return f"ray://{bare}"
+    if "://" in value:
+        scheme = value.split("://", 1)[0]
+        raise RayConnectionConfigError(
+            f"{field_name}: scheme {scheme!r} in {value!r} is not a Ray address. Use "
+            "'ray://HOST:10001' (Ray Client), 'HOST:6379' (join the cluster as a driver) or 'local'."
+        )
+    if ":" not in value:
+        if port is None:
+            value = f"ray://{value}:{DEFAULT_CLIENT_PORT}"
+            _check_port(value.removeprefix("ray://"), field_name)
+            return value
+        # A bare host with a port: the GCS port means a driver, anything else Ray Client.
+        value = f"{value}:{port}" if port == DEFAULT_GCS_PORT else f"ray://{value}:{port}"
+        return normalize_address(value, field_name=field_name)
+    _check_port(value, field_name)
+    return value
+
+
+def _check_port(host_port: str, field_name: str) -> None:
+    host, _, port = host_port.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise RayConnectionConfigError(
+            f"{field_name}: {host_port!r} is not HOST:PORT with a port between 1 and 65535."
+        )
+
+
+def _parse_runtime_env(value: Any, conn_id: str) -> dict[str, Any]:
+    if value in (None, "", {}):
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise RayConnectionConfigError(
+                f"Connection {conn_id!r}, extra field 'runtime_env': not valid JSON ({exc}). "
+                'Write a JSON object, e.g. {"pip": ["xgboost==2.0.3"], "env_vars": {"A": "1"}}.'
+            ) from exc
+    if not isinstance(value, dict):
+        raise RayConnectionConfigError(
+            f"Connection {conn_id!r}, extra field 'runtime_env': expected a JSON object, got "
+            f"{type(value).__name__}."
+        )
+    return value
+
+
+def _positive_number(extra: dict[str, Any], name: str, default: float, conn_id: str) -> float:
+    raw = extra.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        number = float(raw)
+    except (TypeError, ValueError):
+        number = -1.0
+    if number <= 0:
+        raise RayConnectionConfigError(
+            f"Connection {conn_id!r}, extra field {name!r}: {raw!r} is not a positive number "
+            f"of seconds (default {default:g})."
+        )
+    return number
+
+
+def settings_from_connection(conn: Any | None, conn_id: str) -> RaySettings:
+    """Build settings from an Airflow Connection (``None``: the embedded local default)."""
+    extra: dict[str, Any] = {}
+    address = LOCAL
+    token = None
+    if conn is not None:
+        extra = conn.extra_dejson or {}
+        address = normalize_address(
+            extra.get("address") or conn.host, conn.port, field_name=f"Connection {conn_id!r}, host"
+        )
+        token = conn.password or extra.get("token") or None
+    override = os.environ.get(ADDRESS_OVERRIDE_ENV)
+    if override:
+        address = normalize_address(override, field_name=f"{ADDRESS_OVERRIDE_ENV} (environment)")
+    return RaySettings(
+        conn_id=conn_id,
+        address=address,
+        namespace=str(extra.get("namespace") or DEFAULT_NAMESPACE),
+        token=token,
+        runtime_env=_parse_runtime_env(extra.get("runtime_env"), conn_id),
+        connect_timeout=_positive_number(
+            extra, "connect_timeout", DEFAULT_CONNECT_TIMEOUT, conn_id
+        ),
+        result_ttl_seconds=_positive_number(
+            extra, "result_ttl_seconds", DEFAULT_RESULT_TTL_SECONDS, conn_id
+        ),
+        local_port=int(extra.get("local_port") or DEFAULT_GCS_PORT),
+    )

@@ -1,0 +1,96 @@
+"""Release a DAG run's Ray results when the run ends (success or failure).
+
+Runs in the scheduler, which decides run states. It finds the run's ``@task.ray`` references in
+its XComs (so it contacts only the Ray connections the run used, and nothing at all for runs
+without Ray tasks) and asks each registry to drop the run's results. The Ray call happens in a
+child process (``python -m ray_provider.release``), never in the scheduler itself: a scheduler
+that had joined Ray would pass a broken Ray state to every process it forks. If the release
+fails, the registry's TTL frees the results later.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import threading
+from typing import Any
+
+from airflow.listeners import hookimpl
+
+from ray_provider.reference import RayResultRef
+from ray_provider.runtime.keys import run_key
+
+log = logging.getLogger(__name__)
+
+
+def run_references(dag_id: str, run_id: str) -> list[RayResultRef]:
+    """The ``@task.ray`` references stored in the XComs of one run."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(XComModel.value).filter(
+            XComModel.dag_id == dag_id, XComModel.run_id == run_id
+        )
+        values = [row[0] for row in rows]
+    refs = []
+    for value in values:
+        try:
+            parsed = json.loads(value) if isinstance(value, (str, bytes)) else value
+        except ValueError:
+            continue
+        ref = RayResultRef.from_xcom(parsed)
+        if ref is not None:
+            refs.append(ref)
+    return refs
+
+
+def release_run_results(dag_id: str, run_id: str, conn_ids: list[str]) -> dict[str, int]:
+    """Release the run's results in each Ray connection; returns the count per conn id."""
+    from ray_provider.hooks.ray import RayHook
+
+    released: dict[str, int] = {}
+    for conn_id in conn_ids:
+        try:
+            released[conn_id] = RayHook(conn_id).release_run(run_key(dag_id, run_id))
+        except Exception:
+            log.warning(
+                "Could not release Ray results of %s/%s on %r; the TTL will free them.",
+                dag_id, run_id, conn_id, exc_info=True,
+            )
+    return released
+
+
+def _release_in_child(dag_id: str, run_id: str) -> None:
+    try:
+        conn_ids = sorted({ref.ray_conn_id for ref in run_references(dag_id, run_id)})
+        if not conn_ids:
+            return
+        command = [sys.executable, "-m", "ray_provider.release", dag_id, run_id, *conn_ids]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        level = logging.INFO if result.returncode == 0 else logging.WARNING
+        log.log(level, "Ray results of %s/%s: %s", dag_id, run_id,
+                (result.stdout + result.stderr).strip()[-2000:])
+    except Exception:
+        log.warning("Releasing Ray results of %s/%s failed", dag_id, run_id, exc_info=True)
+
+
+def _release_in_background(dag_run: Any) -> None:
+    threading.Thread(
+        target=_release_in_child,
+        args=(dag_run.dag_id, dag_run.run_id),
+        name=f"ray-release-{dag_run.run_id}",
+        daemon=True,
+    ).start()
+
+
+@hookimpl
+def on_dag_run_success(dag_run: Any, msg: str) -> None:
+    _release_in_background(dag_run)
+
+
+@hookimpl
+def on_dag_run_failed(dag_run: Any, msg: str) -> None:
+    _release_in_background(dag_run)

@@ -1,0 +1,29 @@
+"""Exceptions raised on the Ray side; Airflow-side errors live in ``ray_provider.exceptions``."""
+
+from __future__ import annotations
+
+
+class RayProviderRuntimeError(RuntimeError):
+    """Base class of errors raised inside the Ray cluster by this provider."""
+
+
+class NestedObjectRefError(RayProviderRuntimeError):
+    """A result still references objects owned by the worker process that created it."""
+
+
+class UnserializableResultError(RayProviderRuntimeError):
+    """A task returned a value that Ray cannot serialize."""
+
+
+class ResultNotFoundError(RayProviderRuntimeError):
+    """The registry holds no result under the key(s) (released, expired, or Ray restarted)."""
+
+    def __init__(self, missing_keys: list[str]) -> None:
+        super().__init__(f"no result in the registry for: {', '.join(missing_keys)}")
+        self.missing_keys = list(missing_keys)
+
+
+def missing_keys_of(exc: BaseException) -> list[str]:
+    """The keys a ResultNotFoundError names, also when Ray wrapped it in a RayTaskError."""
+    cause = getattr(exc, "cause", None) or exc
+    return list(getattr(cause, "missing_keys", None) or getattr(exc, "missing_keys", []))

@@ -1,0 +1,191 @@
+"""The wrapper every ``@task.ray`` callable runs in on a Ray worker.
+
+It returns two objects (``num_returns=2``): the result, which the registry actor keeps, and a
+small report (captured stdout/stderr, result type and size, or the exception and its remote
+traceback) that the Airflow task fetches and writes to its own log. The exception is caught
+and reported rather than raised so that the output printed before it still reaches the log.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+from ray import cloudpickle
+
+from ray_provider.runtime.errors import UnserializableResultError
+from ray_provider.runtime.portable import PortableModin, make_portable, restore
+
+# Output kept per stream; the start and the end are kept when a task prints more.
+MAX_CAPTURED_CHARS = 2_000_000
+
+
+@dataclass(frozen=True)
+class RefSlot:
+    """Placeholder for the i-th upstream result passed to the wrapper as a top-level argument."""
+
+    index: int
+
+
+@dataclass
+class TaskReport:
+    """What the Airflow side learns about a finished Ray task (small, always fetched)."""
+
+    ok: bool
+    stdout: str = ""
+    stderr: str = ""
+    result_type: str = ""
+    result_size: int = 0
+    error: bytes | None = None  # the pickled exception, when it pickles
+    error_type: str = ""
+    error_message: str = ""
+    traceback: str = ""
+    node: str = field(default_factory=socket.gethostname)
+    pid: int = field(default_factory=os.getpid)
+    seconds: float = 0.0
+
+
+class _Tee(io.TextIOBase):
+    """Writes to the worker's own stream (kept in Ray's logs) and to a bounded buffer."""
+
+    def __init__(self, original: Any) -> None:
+        self._original = original
+        self._head: list[str] = []
+        self._head_len = 0
+        self._tail: list[str] = []
+        self._tail_len = 0
+        self.dropped = 0
+
+    def write(self, text: str) -> int:
+        try:
+            self._original.write(text)
+        except Exception:  # the worker's stream must never break the task
+            pass
+        if self._head_len < MAX_CAPTURED_CHARS // 2:
+            self._head.append(text)
+            self._head_len += len(text)
+        else:
+            self._tail.append(text)
+            self._tail_len += len(text)
+            while self._tail_len > MAX_CAPTURED_CHARS // 2 and len(self._tail) > 1:
+                removed = self._tail.pop(0)
+                self._tail_len -= len(removed)
+                self.dropped += len(removed)
+        return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._original.flush()
+        except Exception:
+            pass
+
+    def getvalue(self) -> str:
+        middle = f"\n[... {self.dropped} characters of output dropped ...]\n" if self.dropped else ""
+        return "".join(self._head) + middle + "".join(self._tail)
+
+
+def _substitute(value: Any, resolved: tuple[Any, ...]) -> Any:
+    if isinstance(value, RefSlot):
+        return restore(resolved[value.index])
+    if isinstance(value, tuple):
+        return tuple(_substitute(item, resolved) for item in value)
+    if isinstance(value, list):
+        return [_substitute(item, resolved) for item in value]
+    if isinstance(value, dict):
+        return {key: _substitute(item, resolved) for key, item in value.items()}
+    return value
+
+
+def _size_of(value: Any) -> int:
+    if isinstance(value, PortableModin):
+        return _size_of(value.frame)
+    nbytes = getattr(value, "nbytes", None)
+    if isinstance(nbytes, int):
+        return nbytes
+    memory_usage = getattr(value, "memory_usage", None)
+    if callable(memory_usage):
+        try:
+            usage = memory_usage(deep=True)
+            return int(usage.sum()) if hasattr(usage, "sum") else int(usage)
+        except Exception:
+            pass
+    if isinstance(value, (tuple, list)):
+        return sum(_size_of(item) for item in value)
+    if isinstance(value, dict):
+        return sum(_size_of(item) for item in value.values())
+    return sys.getsizeof(value)
+
+
+def _check_serializable(value: Any) -> None:
+    """Fail with a readable message now rather than with Ray's generic one on return."""
+    context = ray._private.worker.global_worker.get_serialization_context()
+    try:
+        context.serialize(value)
+    except Exception as exc:
+        raise UnserializableResultError(
+            f"The task returned a {type(value).__module__}.{type(value).__qualname__}, which "
+            f"cannot be serialized ({type(exc).__name__}: {exc}). Return plain data instead "
+            "(numbers, strings, arrays, data frames, models), not open files, locks, sockets "
+            "or clients."
+        ) from exc
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, PortableModin):
+        return f"modin.pandas.{value.kind}"
+    return f"{type(value).__module__}.{type(value).__qualname__}"
+
+
+def _error_report(exc: BaseException) -> dict[str, Any]:
+    try:
+        pickled = cloudpickle.dumps(exc)
+        cloudpickle.loads(pickled)
+    except Exception:
+        pickled = None
+    return {
+        "error": pickled,
+        "error_type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+        "error_message": str(exc),
+        "traceback": "".join(traceback.format_exception(exc)),
+    }
+
+
+def run_callable(payload: bytes, *resolved: Any) -> tuple[Any, TaskReport]:
+    """Run the pickled ``(callable, args, kwargs)``; upstream results arrive as ``resolved``."""
+    started = time.monotonic()
+    out, err = _Tee(sys.stdout), _Tee(sys.stderr)
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    try:
+        function, args, kwargs = cloudpickle.loads(payload)
+        args = _substitute(args, resolved)
+        kwargs = _substitute(kwargs, resolved)
+        value = make_portable(function(*args, **kwargs))
+        _check_serializable(value)
+    except BaseException as exc:  # reported to Airflow, which raises it there
+        sys.stdout, sys.stderr = saved
+        report = TaskReport(
+            ok=False,
+            stdout=out.getvalue(),
+            stderr=err.getvalue(),
+            seconds=time.monotonic() - started,
+            **_error_report(exc),
+        )
+        return None, report
+    sys.stdout, sys.stderr = saved
+    report = TaskReport(
+        ok=True,
+        stdout=out.getvalue(),
+        stderr=err.getvalue(),
+        result_type=_describe(value),
+        result_size=_size_of(value),
+        seconds=time.monotonic() - started,
+    )
+    return value, report

@@ -1,0 +1,164 @@
+"""The detached actor that submits ``@task.ray`` callables and owns their results.
+
+Ray frees an object when its owner process exits, and the owner of a task's result is the
+process that submitted the task. An Airflow task process exits right after its task, so it must
+not be the owner. This actor is: it submits each task itself and keeps the result's ObjectRef
+under a key (``dag_id/run_id/task_id/map_index``). Drivers only ever hold the key. A consumer
+task is submitted by the actor too, with the upstream refs as arguments, so the data goes from
+the object store to the consumer without passing through Airflow.
+
+Results are dropped when their DAG run ends (``release_run``), when a retry replaces them, or
+by the TTL sweep, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+
+from ray_provider.runtime.errors import ResultNotFoundError
+from ray_provider.runtime.execute import run_callable
+from ray_provider.runtime.keys import DEFAULT_RESULT_TTL_SECONDS, REGISTRY_ACTOR_NAME
+
+_run_remote = ray.remote(run_callable)
+
+# How often the TTL sweep looks for expired results.
+SWEEP_INTERVAL_SECONDS = 30.0
+
+
+@dataclass
+class _Entry:
+    ref: ray.ObjectRef
+    run_key: str
+    report_ref: ray.ObjectRef | None = None
+    result_type: str = ""
+    size: int = 0
+    last_used: float = field(default_factory=time.time)
+
+
+class ResultRegistry:
+    """Owns task results; see the module docstring. Methods run concurrently (threaded actor)."""
+
+    def __init__(self, ttl_seconds: float = DEFAULT_RESULT_TTL_SECONDS) -> None:
+        self._ttl_seconds = ttl_seconds
+        self._entries: dict[str, _Entry] = {}
+        self._lock = threading.Lock()
+        threading.Thread(target=self._sweep_forever, name="ttl-sweep", daemon=True).start()
+
+    def submit(
+        self,
+        key: str,
+        run_key: str,
+        payload: bytes,
+        upstream_keys: list[str],
+        options: dict[str, Any],
+    ) -> list[ray.ObjectRef]:
+        """Run the pickled callable with the upstream results; return ``[report_ref]``."""
+        with self._lock:
+            missing = [k for k in upstream_keys if k not in self._entries]
+            if missing:
+                raise ResultNotFoundError(missing)
+            upstream = [self._entries[k].ref for k in upstream_keys]
+            for k in upstream_keys:
+                self._entries[k].last_used = time.time()
+        value_ref, report_ref = _run_remote.options(num_returns=2, **options).remote(
+            payload, *upstream
+        )
+        with self._lock:
+            self._entries[key] = _Entry(ref=value_ref, run_key=run_key, report_ref=report_ref)
+        # Wrapped in a list so Ray hands the caller the ref itself, not its value.
+        return [report_ref]
+
+    def describe(self, key: str, result_type: str, size: int) -> None:
+        """Record what the result is, once the Airflow side has read the task's report."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                entry.result_type, entry.size, entry.report_ref = result_type, size, None
+
+    def lookup(self, key: str) -> list[ray.ObjectRef]:
+        """Lend the result's ref to a caller (it becomes a borrower), as ``[ref]``."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                raise ResultNotFoundError([key])
+            entry.last_used = time.time()
+            return [entry.ref]
+
+    def contains(self, keys: list[str]) -> dict[str, bool]:
+        with self._lock:
+            return {k: k in self._entries for k in keys}
+
+    def discard(self, key: str) -> bool:
+        """Forget one result (a failed task's placeholder, or an explicit clean-up)."""
+        with self._lock:
+            return self._entries.pop(key, None) is not None
+
+    def cancel(self, key: str) -> None:
+        """Cancel the running task behind ``key`` (Airflow killed the task) and forget it."""
+        with self._lock:
+            entry = self._entries.pop(key, None)
+        if entry is not None:
+            ray.cancel(entry.ref, force=True)
+
+    def release_run(self, run_key: str) -> int:
+        """Drop every result of one DAG run; returns how many were dropped."""
+        with self._lock:
+            keys = [k for k, e in self._entries.items() if e.run_key == run_key]
+            for k in keys:
+                del self._entries[k]
+        return len(keys)
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "results": len(self._entries),
+                "runs": len({e.run_key for e in self._entries.values()}),
+                "bytes": sum(e.size for e in self._entries.values()),
+                "keys": sorted(self._entries),
+                "ttl_seconds": self._ttl_seconds,
+            }
+
+    def set_ttl(self, ttl_seconds: float) -> None:
+        self._ttl_seconds = ttl_seconds
+
+    def sweep(self) -> int:
+        """Drop results unused for longer than the TTL (runs that never ended cleanly)."""
+        deadline = time.time() - self._ttl_seconds
+        with self._lock:
+            expired = [k for k, e in self._entries.items() if e.last_used < deadline]
+            for k in expired:
+                del self._entries[k]
+        return len(expired)
+
+    def _sweep_forever(self) -> None:
+        while True:
+            time.sleep(SWEEP_INTERVAL_SECONDS)
+            try:
+                self.sweep()
+            except Exception:  # keep sweeping whatever one pass hit
+                pass
+
+
+RemoteResultRegistry = ray.remote(ResultRegistry)
+
+
+def get_or_create_registry(
+    namespace: str, ttl_seconds: float = DEFAULT_RESULT_TTL_SECONDS
+) -> ray.actor.ActorHandle:
+    """The namespace's registry actor, created on first use (on the head node, 0 CPUs)."""
+    return RemoteResultRegistry.options(
+        name=REGISTRY_ACTOR_NAME,
+        namespace=namespace,
+        lifetime="detached",
+        get_if_exists=True,
+        num_cpus=0,
+        max_concurrency=64,
+        # Keep the owner of every result off worker nodes that an autoscaler may remove.
+        resources={"node:__internal_head__": 0.001},
+        max_restarts=0,
+    ).remote(ttl_seconds)

@@ -1,0 +1,71 @@
+"""Session-wide real services: a Ray head (token auth on) and an Airflow stack using it.
+
+The test process itself talks to the same Ray through ``RayHook`` to inspect the registry, so
+its environment is pointed at the session's Airflow home and connection before Airflow loads.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.airflow_stack import AirflowStack
+from tests.support.ray_head import RayHead
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_DAGS = Path(__file__).resolve().parent / "dags"
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="raytests-"))
+os.environ["AIRFLOW_HOME"] = str(_SESSION_DIR / "airflow")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(TEST_DAGS)
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+
+@pytest.fixture(scope="session")
+def session_dir() -> Path:
+    return _SESSION_DIR
+
+
+@pytest.fixture(scope="session")
+def ray_head() -> Iterator[RayHead]:
+    head = RayHead(num_cpus=4).start()
+    # The test process reaches the same head through the default connection.
+    os.environ["AIRFLOW_CONN_RAY_DEFAULT"] = head.connection_json()
+    try:
+        yield head
+    finally:
+        from ray_provider.hooks import connect
+
+        connect.disconnect()
+        head.stop()
+
+
+@pytest.fixture(scope="session")
+def airflow(ray_head: RayHead, session_dir: Path) -> Iterator[AirflowStack]:
+    stack = AirflowStack(
+        home=session_dir / "airflow",
+        dags_folder=TEST_DAGS,
+        extra_env={
+            "AIRFLOW_CONN_RAY_DEFAULT": ray_head.connection_json(),
+            "AIRFLOW_CONN_RAY_CLIENT": ray_head.connection_json(ray_head.client_address),
+            "HOME": str(ray_head.temp_dir / "home"),
+        },
+    )
+    try:
+        yield stack.start()
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
+def hook(ray_head: RayHead):
+    from ray_provider.hooks.ray import RayHook
+
+    hook = RayHook()
+    hook.connect()
+    return hook

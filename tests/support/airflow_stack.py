@@ -1,0 +1,169 @@
+"""Real Airflow 3 processes for tests: api-server, scheduler and dag-processor on SQLite.
+
+Tasks run through the scheduler and the LocalExecutor, each in its own process, which is what
+shows that a result outlives the task process that produced it (``dag.test()`` cannot).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.support.processes import free_port, start, stop_tree, wait_until
+
+BIN = Path(sys.executable).parent
+FINISHED = {"success", "failed"}
+
+
+@dataclass
+class AirflowStack:
+    home: Path
+    dags_folder: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    processes: list[subprocess.Popen] = field(default_factory=list)
+    _token: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": "4",
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+                "AIRFLOW__CORE__XCOM_BACKEND": "ray_provider.xcom.RayXComBackend",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+                "AIRFLOW__API__PORT": str(self.port),
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__WORKERS": "1",
+                "AIRFLOW__API_AUTH__JWT_SECRET": "tests-only-jwt-secret-0123456789abcdef",
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+                "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "600",
+                "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+                "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    def start(self) -> AirflowStack:
+        self.home.mkdir(parents=True, exist_ok=True)
+        env = self.env()
+        subprocess.run(
+            [str(BIN / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True,
+            timeout=300,
+        )
+        for name in ("api-server", "scheduler", "dag-processor"):
+            self.processes.append(
+                start([str(BIN / "airflow"), name], self.home / f"{name}.log", env)
+            )
+        wait_until(self._healthy, 180, "the Airflow api-server to answer")
+        return self
+
+    def stop(self) -> None:
+        for process in self.processes:
+            stop_tree(process.pid)
+            process.log_file.close()
+        self.processes.clear()
+
+    def _healthy(self) -> bool:
+        for process in self.processes:
+            if process.poll() is not None:
+                raise RuntimeError(f"an Airflow process exited; see {self.home}/*.log")
+        return requests.get(f"{self.url}/api/v2/monitor/health", timeout=5).ok
+
+    # --- REST API -------------------------------------------------------------------------
+    def _headers(self) -> dict[str, str]:
+        if self._token is None:
+            response = requests.get(f"{self.url}/auth/token", timeout=10)
+            response.raise_for_status()
+            self._token = response.json()["access_token"]
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = requests.request(
+            method, f"{self.url}/api/v2{path}", headers=self._headers(), timeout=30, **kwargs
+        )
+        if not response.ok:
+            raise RuntimeError(f"{method} {path}: {response.status_code} {response.text}")
+        return response.json() if response.content else None
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> None:
+        def parsed() -> bool:
+            errors = self.api("GET", "/importErrors")["import_errors"]
+            if errors:
+                raise AssertionError(f"DAG import errors: {errors}")
+            return bool(self.api("GET", f"/dags/{dag_id}"))
+
+        wait_until(parsed, timeout, f"DAG {dag_id} to be parsed")
+
+    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+        self.wait_for_dag(dag_id)
+        body = {"logical_date": None, "conf": conf or {}}
+        return self.api("POST", f"/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        return self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300) -> str:
+        return wait_until(
+            lambda: (state := self.run_state(dag_id, run_id)) in FINISHED and state,
+            timeout,
+            f"DAG run {dag_id}/{run_id} to finish",
+            interval=1.0,
+        )
+
+    def task_instances(self, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
+        data = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
+        return {ti["task_id"]: ti for ti in data["task_instances"]}
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
+        """The task's log as text: one line per structured log event."""
+        data = self.api(
+            "GET",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
+            params={"full_content": "true"},
+        )
+        content = data.get("content", [])
+        if isinstance(content, str):
+            return content
+        lines = []
+        for item in content:
+            if isinstance(item, dict):
+                extra = {k: v for k, v in item.items() if k not in ("event", "timestamp", "level")}
+                lines.append(f"{item.get('level', '')} {item.get('event', '')} {extra or ''}")
+            else:
+                lines.append(str(item))
+        return "\n".join(lines)
+
+    def xcom_raw(self, dag_id: str, run_id: str, task_id: str) -> Any:
+        return self.api(
+            "GET",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value",
+            params={"deserialize": "false"},
+        )["value"]
+
+    def run_and_wait(
+        self, dag_id: str, conf: dict[str, Any] | None = None, timeout: float = 300
+    ) -> tuple[str, str]:
+        run_id = self.trigger(dag_id, conf)
+        started = time.monotonic()
+        state = self.wait_for_run(dag_id, run_id, timeout)
+        print(f"{dag_id}/{run_id}: {state} in {time.monotonic() - started:.1f}s")
+        return run_id, state

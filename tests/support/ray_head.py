@@ -1,0 +1,80 @@
+"""A real Ray head for tests: ``ray start --head`` on 127.0.0.1, stopped by PID afterwards.
+
+Each head gets its own temp dir and HOME, so nothing depends on ``~/.ray`` (token auth files)
+or on another head running on the machine. Every process of the head mentions its temp dir on
+its command line, which is how it is stopped without touching other Ray instances.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.support.processes import free_port, processes_mentioning, stop_all
+
+RAY_BIN = str(Path(sys.executable).with_name("ray"))
+
+
+@dataclass
+class RayHead:
+    token: str | None = field(default_factory=lambda: secrets.token_hex(16))
+    num_cpus: int = 2
+    port: int = field(default_factory=free_port)
+    client_port: int = field(default_factory=free_port)
+    temp_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="rt", dir="/tmp")))
+    object_store_bytes: int | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def client_address(self) -> str:
+        return f"ray://127.0.0.1:{self.client_port}"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        home = self.temp_dir / "home"
+        home.mkdir(exist_ok=True)
+        env["HOME"] = str(home)
+        env["RAY_USAGE_STATS_ENABLED"] = "0"
+        if self.token:
+            env["RAY_AUTH_MODE"] = "token"
+            env["RAY_AUTH_TOKEN"] = self.token
+        else:
+            env["RAY_AUTH_MODE"] = "disabled"
+            env.pop("RAY_AUTH_TOKEN", None)
+        return env
+
+    def start(self) -> RayHead:
+        command = [
+            RAY_BIN, "start", "--head", f"--port={self.port}",
+            f"--ray-client-server-port={self.client_port}", "--node-ip-address=127.0.0.1",
+            f"--num-cpus={self.num_cpus}", "--include-dashboard=false",
+            f"--temp-dir={self.temp_dir}", "--disable-usage-stats",
+        ]
+        if self.object_store_bytes:
+            command.append(f"--object-store-memory={self.object_store_bytes}")
+        result = subprocess.run(
+            command, env=self.env(), capture_output=True, text=True, timeout=180, check=False
+        )
+        if result.returncode != 0:
+            self.stop()
+            raise RuntimeError(f"ray start failed:\n{result.stdout}\n{result.stderr}")
+        return self
+
+    def stop(self) -> None:
+        stop_all(processes_mentioning(str(self.temp_dir)))
+
+    def connection_json(self, address: str | None = None) -> str:
+        import json
+
+        conn = {"conn_type": "ray", "host": address or self.address}
+        if self.token:
+            conn["password"] = self.token
+        return json.dumps(conn)
