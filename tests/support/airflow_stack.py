@@ -66,7 +66,10 @@ class AirflowStack:
         self.home.mkdir(parents=True, exist_ok=True)
         env = self.env()
         subprocess.run(
-            [str(BIN / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True,
+            [str(BIN / "airflow"), "db", "migrate"],
+            env=env,
+            check=True,
+            capture_output=True,
             timeout=300,
         )
         for name in ("api-server", "scheduler", "dag-processor"):

@@ -30,7 +30,9 @@ def wait_until(check: Callable[[], object], timeout: float, what: str, interval:
         except Exception as exc:  # the thing polled may not be up yet
             last_error = exc
         time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what} (last error: {last_error})")
+    raise TimeoutError(
+        f"timed out after {timeout:.0f}s waiting for {what} (last error: {last_error})"
+    )
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -44,7 +46,11 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 def start(command: list[str], log_path: Path, env: dict[str, str], cwd: Path | None = None):
     log_file = open(log_path, "ab")  # noqa: SIM115 (closed with the process)
     process = subprocess.Popen(
-        command, stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+        command,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=cwd,
         start_new_session=True,
     )
     process.log_file = log_file  # type: ignore[attr-defined]

@@ -53,10 +53,16 @@ class RayHead:
 
     def start(self) -> RayHead:
         command = [
-            RAY_BIN, "start", "--head", f"--port={self.port}",
-            f"--ray-client-server-port={self.client_port}", "--node-ip-address=127.0.0.1",
-            f"--num-cpus={self.num_cpus}", "--include-dashboard=false",
-            f"--temp-dir={self.temp_dir}", "--disable-usage-stats",
+            RAY_BIN,
+            "start",
+            "--head",
+            f"--port={self.port}",
+            f"--ray-client-server-port={self.client_port}",
+            "--node-ip-address=127.0.0.1",
+            f"--num-cpus={self.num_cpus}",
+            "--include-dashboard=false",
+            f"--temp-dir={self.temp_dir}",
+            "--disable-usage-stats",
         ]
         if self.object_store_bytes:
             command.append(f"--object-store-memory={self.object_store_bytes}")

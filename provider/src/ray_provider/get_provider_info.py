@@ -32,7 +32,7 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "runtime_env": {
                         "label": "Runtime environment (JSON)",
-                        "description": "Ray runtime_env for every task, e.g. {\"pip\": [...]}.",
+                        "description": 'Ray runtime_env for every task, e.g. {"pip": [...]}.',
                         "schema": {"type": ["object", "null"], "format": "json"},
                     },
                     "connect_timeout": {
@@ -48,13 +48,6 @@ def get_provider_info() -> dict[str, Any]:
                 },
             }
         ],
-        "hooks": [
-            {"integration-name": "Ray", "python-modules": ["ray_provider.hooks.ray"]}
-        ],
-        "task-decorators": [
-            {"name": "ray", "class-name": "ray_provider.decorators.ray.ray_task"}
-        ],
-        "plugins": [
-            {"name": "ray_provider", "plugin-class": "ray_provider.plugins.RayProviderPlugin"}
-        ],
+        "hooks": [{"integration-name": "Ray", "python-modules": ["ray_provider.hooks.ray"]}],
+        "task-decorators": [{"name": "ray", "class-name": "ray_provider.decorators.ray.ray_task"}],
     }

@@ -58,7 +58,10 @@ def release_run_results(dag_id: str, run_id: str, conn_ids: list[str]) -> dict[s
         except Exception:
             log.warning(
                 "Could not release Ray results of %s/%s on %r; the TTL will free them.",
-                dag_id, run_id, conn_id, exc_info=True,
+                dag_id,
+                run_id,
+                conn_id,
+                exc_info=True,
             )
     return released
 
@@ -71,8 +74,13 @@ def _release_in_child(dag_id: str, run_id: str) -> None:
         command = [sys.executable, "-m", "ray_provider.release", dag_id, run_id, *conn_ids]
         result = subprocess.run(command, capture_output=True, text=True, timeout=300)
         level = logging.INFO if result.returncode == 0 else logging.WARNING
-        log.log(level, "Ray results of %s/%s: %s", dag_id, run_id,
-                (result.stdout + result.stderr).strip()[-2000:])
+        log.log(
+            level,
+            "Ray results of %s/%s: %s",
+            dag_id,
+            run_id,
+            (result.stdout + result.stderr).strip()[-2000:],
+        )
     except Exception:
         log.warning("Releasing Ray results of %s/%s failed", dag_id, run_id, exc_info=True)
 

@@ -9,4 +9,4 @@ from ray_provider import listeners
 
 class RayProviderPlugin(AirflowPlugin):
     name = "ray_provider"
-    listeners = [listeners]  # noqa: RUF012 (Airflow's plugin API is class attributes)
+    listeners = [listeners]

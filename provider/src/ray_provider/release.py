@@ -21,8 +21,10 @@ def main(argv: list[str] | None = None) -> int:
     released = release_run_results(args.dag_id, args.run_id, args.conn_ids)
     for conn_id in args.conn_ids:
         if conn_id in released:
-            print(f"released {released[conn_id]} result(s) of {args.dag_id}/{args.run_id} "
-                  f"on {conn_id}")
+            print(
+                f"released {released[conn_id]} result(s) of {args.dag_id}/{args.run_id} "
+                f"on {conn_id}"
+            )
         else:
             print(f"could not release on {conn_id} (see the warning above)", file=sys.stderr)
     return 0 if len(released) == len(args.conn_ids) else 1

@@ -15,6 +15,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from airflow.sdk.bases.xcom import BaseXCom
+
 from ray_provider.reference import RayResultRef
 
 _materialize_results: ContextVar[bool] = ContextVar("ray_provider_materialize", default=True)

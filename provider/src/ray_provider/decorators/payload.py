@@ -21,10 +21,22 @@ from ray_provider.runtime.execute import RefSlot
 # Context values a Ray callable may ask for by name: plain data that means the same remotely.
 REMOTE_CONTEXT_KEYS = frozenset(
     {
-        "ds", "ds_nodash", "ts", "ts_nodash", "ts_nodash_with_tz", "logical_date",
-        "data_interval_start", "data_interval_end", "run_id", "params", "task_instance_key_str",
-        "prev_data_interval_start_success", "prev_data_interval_end_success",
-        "prev_start_date_success", "prev_end_date_success", "map_index_template",
+        "ds",
+        "ds_nodash",
+        "ts",
+        "ts_nodash",
+        "ts_nodash_with_tz",
+        "logical_date",
+        "data_interval_start",
+        "data_interval_end",
+        "run_id",
+        "params",
+        "task_instance_key_str",
+        "prev_data_interval_start_success",
+        "prev_data_interval_end_success",
+        "prev_start_date_success",
+        "prev_end_date_success",
+        "map_index_template",
         "expanded_ti_count",
     }
 )
@@ -68,9 +80,7 @@ def select_context(
 
 
 def check_requested_context(parameters: list[str], context_keys: set[str], task_label: str) -> None:
-    unsupported = [
-        p for p in parameters if p in context_keys and p not in REMOTE_CONTEXT_KEYS
-    ]
+    unsupported = [p for p in parameters if p in context_keys and p not in REMOTE_CONTEXT_KEYS]
     if unsupported:
         raise RayArgumentError(
             f"{task_label}: the callable asks for the Airflow context value(s) "

@@ -197,8 +197,12 @@ class RayDecoratedOperator(DecoratedOperator):
             )
         self.log.info(
             "Ray task finished in %.1fs on %s (pid %s): %s, %s bytes, kept in Ray as %s",
-            report.seconds, report.node, report.pid, report.result_type,
-            f"{report.result_size:,}", key,
+            report.seconds,
+            report.node,
+            report.pid,
+            report.result_type,
+            f"{report.result_size:,}",
+            key,
         )
         ref = RayResultRef(
             key=key,

@@ -80,7 +80,9 @@ def check_cluster_metadata(host: str, port: int, settings: RaySettings) -> dict:
 
     try:
         client = GcsClient(address=f"{host}:{port}")
-        raw = client.internal_kv_get(b"CLUSTER_METADATA", b"cluster", timeout=settings.connect_timeout)
+        raw = client.internal_kv_get(
+            b"CLUSTER_METADATA", b"cluster", timeout=settings.connect_timeout
+        )
     except Exception as exc:
         if type(exc).__name__ == "AuthenticationError" or "InvalidAuthToken" in str(exc):
             hint = (
@@ -167,8 +169,12 @@ def ensure_local_ray(settings: RaySettings) -> str:
         log.info("No Ray on %s: starting a local Ray head (ray start --head)", address)
         env = dict(os.environ)
         command = [
-            _ray_executable(), "start", "--head", f"--port={port}",
-            "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
+            _ray_executable(),
+            "start",
+            "--head",
+            f"--port={port}",
+            "--node-ip-address=127.0.0.1",
+            "--dashboard-host=127.0.0.1",
             "--disable-usage-stats",
         ]
         started = time.monotonic()

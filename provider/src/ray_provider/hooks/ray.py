@@ -11,9 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 import ray
-
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
+
 from ray_provider.exceptions import RayConnectionNotFoundError, RayResultLostError
 from ray_provider.hooks import connect as _connect
 from ray_provider.hooks.settings import RaySettings, settings_from_connection
@@ -71,8 +71,8 @@ class RayHook(BaseHook):
                 if self.ray_conn_id != self.default_conn_name:
                     raise RayConnectionNotFoundError(
                         f"No Airflow connection {self.ray_conn_id!r}. Create it, e.g. "
-                        f"AIRFLOW_CONN_{self.ray_conn_id.upper()}='{{\"conn_type\": \"ray\", "
-                        f"\"host\": \"ray://HOST:10001\"}}' or `airflow connections add "
+                        f'AIRFLOW_CONN_{self.ray_conn_id.upper()}=\'{{"conn_type": "ray", '
+                        f'"host": "ray://HOST:10001"}}\' or `airflow connections add '
                         f"{self.ray_conn_id} --conn-type ray --conn-host ray://HOST:10001`, or "
                         "pass the id of an existing connection as ray_conn_id."
                     ) from exc
@@ -171,9 +171,7 @@ class RayHook(BaseHook):
 
     def _lost(self, upstream: list[RayResultRef], missing_keys: list[str]) -> RayResultLostError:
         by_key = {u.key: u for u in upstream}
-        tasks = ", ".join(
-            repr(by_key[k].task_id) if k in by_key else repr(k) for k in missing_keys
-        )
+        tasks = ", ".join(repr(by_key[k].task_id) if k in by_key else repr(k) for k in missing_keys)
         return RayResultLostError(
             f"The result of upstream task(s) {tasks} is no longer in Ray (namespace "
             f"{self.settings.namespace!r}): Ray was restarted, the node holding it was lost, "

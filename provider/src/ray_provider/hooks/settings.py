@@ -68,7 +68,8 @@ def normalize_address(raw: str | None, port: int | None = None, *, field_name: s
         scheme = value.split("://", 1)[0]
         raise RayConnectionConfigError(
             f"{field_name}: scheme {scheme!r} in {value!r} is not a Ray address. Use "
-            "'ray://HOST:10001' (Ray Client), 'HOST:6379' (join the cluster as a driver) or 'local'."
+            "'ray://HOST:10001' (Ray Client), 'HOST:6379' (join the cluster as a driver) "
+            "or 'local'."
         )
     if ":" not in value:
         if port is None:

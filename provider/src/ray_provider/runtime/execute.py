@@ -17,10 +17,8 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-import ray
 from ray import cloudpickle
 
-from ray_provider.runtime.errors import UnserializableResultError
 from ray_provider.runtime.portable import PortableModin, make_portable, restore
 
 # Output kept per stream; the start and the end are kept when a task prints more.
@@ -87,7 +85,9 @@ class _Tee(io.TextIOBase):
             pass
 
     def getvalue(self) -> str:
-        middle = f"\n[... {self.dropped} characters of output dropped ...]\n" if self.dropped else ""
+        middle = (
+            f"\n[... {self.dropped} characters of output dropped ...]\n" if self.dropped else ""
+        )
         return "".join(self._head) + middle + "".join(self._tail)
 
 
@@ -123,20 +123,6 @@ def _size_of(value: Any) -> int:
     return sys.getsizeof(value)
 
 
-def _check_serializable(value: Any) -> None:
-    """Fail with a readable message now rather than with Ray's generic one on return."""
-    context = ray._private.worker.global_worker.get_serialization_context()
-    try:
-        context.serialize(value)
-    except Exception as exc:
-        raise UnserializableResultError(
-            f"The task returned a {type(value).__module__}.{type(value).__qualname__}, which "
-            f"cannot be serialized ({type(exc).__name__}: {exc}). Return plain data instead "
-            "(numbers, strings, arrays, data frames, models), not open files, locks, sockets "
-            "or clients."
-        ) from exc
-
-
 def _describe(value: Any) -> str:
     if isinstance(value, PortableModin):
         return f"modin.pandas.{value.kind}"
@@ -168,7 +154,6 @@ def run_callable(payload: bytes, *resolved: Any) -> tuple[Any, TaskReport]:
         args = _substitute(args, resolved)
         kwargs = _substitute(kwargs, resolved)
         value = make_portable(function(*args, **kwargs))
-        _check_serializable(value)
     except BaseException as exc:  # reported to Airflow, which raises it there
         sys.stdout, sys.stderr = saved
         report = TaskReport(

@@ -17,7 +17,7 @@ from typing import Any
 
 import ray
 
-from ray_provider.runtime.errors import NestedObjectRefError
+from ray_provider.runtime.errors import NestedObjectRefError, UnserializableResultError
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,17 @@ def _convert(value: Any, modin_types: tuple[type, ...]) -> Any:
 
 
 def _refuse_remaining_refs(value: Any) -> None:
+    """Serialize once (zero-copy for arrays) to find unpicklable parts and leftover refs."""
     context = ray._private.worker.global_worker.get_serialization_context()
-    serialized = context.serialize(value)
+    try:
+        serialized = context.serialize(value)
+    except Exception as exc:
+        raise UnserializableResultError(
+            f"The task returned a {type(value).__module__}.{type(value).__qualname__}, which "
+            f"cannot be serialized ({type(exc).__name__}: {exc}). Return plain data instead "
+            "(numbers, strings, arrays, data frames, models), not open files, locks, sockets "
+            "or clients."
+        ) from exc
     nested = getattr(serialized, "contained_object_refs", None) or []
     if nested:
         raise NestedObjectRefError(

@@ -1,0 +1,146 @@
+"""DAG runs through the real scheduler, api-server and dag-processor (LocalExecutor, SQLite).
+
+Every DAG is triggered once at the start (they run side by side), then each test waits for
+its own run and checks values, logs, XCom contents and what is left in Ray.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import psutil
+import pytest
+
+from tests.support.processes import wait_until
+
+pytestmark = pytest.mark.airflow
+
+DAG_CONF = {
+    "ray_handoff": {"rows": 1000},
+    "ray_client_handoff": {"rows": 500},
+    "ray_large": {"rows": 11_000_000},
+    "ray_modin": {},
+    "ray_failure": {},
+    "ray_errors": {},
+    "ray_seed_spelling": {},
+}
+
+
+@pytest.fixture(scope="module")
+def runs(airflow):
+    return {dag_id: airflow.trigger(dag_id, conf) for dag_id, conf in DAG_CONF.items()}
+
+
+def finished(airflow, runs, dag_id, timeout=600):
+    run_id = runs[dag_id]
+    state = airflow.wait_for_run(dag_id, run_id, timeout)
+    return run_id, state, airflow.task_instances(dag_id, run_id)
+
+
+def xcom_value(airflow, dag_id, run_id, task_id):
+    value = airflow.xcom_raw(dag_id, run_id, task_id)
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def assert_released(hook, dag_id, run_id):
+    prefix = f"{dag_id}/{run_id}/"
+    wait_until(
+        lambda: not any(k.startswith(prefix) for k in hook.registry_stats()["keys"]),
+        120,
+        f"the results of {dag_id}/{run_id} to be released",
+    )
+
+
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@pytest.mark.parametrize("dag_id", ["ray_handoff", "ray_client_handoff"])
+def test_handoff_through_the_scheduler(airflow, runs, hook, dag_id):
+    run_id, state, tis = finished(airflow, runs, dag_id)
+    assert state == "success", {t: ti["state"] for t, ti in tis.items()}
+    rows = DAG_CONF[dag_id]["rows"]
+
+    # Each task ran in its own Airflow process; the producer's was gone before the consumer's.
+    producer, consumer = tis["produce"], tis["combine"]
+    assert producer["pid"] != consumer["pid"]
+    assert _time(producer["end_date"]) <= _time(consumer["start_date"])
+    assert not psutil.pid_exists(producer["pid"])
+
+    # XCom holds only a small reference for the Ray tasks.
+    for task_id in ("produce", "combine"):
+        raw = airflow.xcom_raw(dag_id, run_id, task_id)
+        assert len(json.dumps(raw)) < 1024
+        assert "__ray_provider_result__" in json.dumps(raw)
+
+    # The plain task received real values: the frames and the consumer's dict.
+    report = xcom_value(airflow, dag_id, run_id, "report")
+    expected_total = float(sum(range(rows * 3)))
+    assert report["summary"]["rows"] == rows
+    assert report["summary"]["total"] == expected_total
+    assert report["summary"]["run_id"] == run_id
+    assert report["parts_types"] == ["DataFrame", "DataFrame"]
+
+    # The Ray worker's print reached the Airflow task log.
+    log = airflow.task_log(dag_id, run_id, "produce")
+    assert f"[ray stdout] producing {rows} rows on the Ray worker" in log
+    assert_released(hook, dag_id, run_id)
+
+
+def test_large_array_moves_between_task_processes(airflow, runs, hook):
+    run_id, state, tis = finished(airflow, runs, "ray_large", timeout=900)
+    assert state == "success", {t: ti["state"] for t, ti in tis.items()}
+    rows = DAG_CONF["ray_large"]["rows"]
+    summary = xcom_value(airflow, "ray_large", run_id, "report")
+    assert summary["shape"] == [rows, 29]
+    assert summary["dtype"] == "float32"
+    assert summary["labels"] == rows // 2
+    assert summary["column_7"] == 7.0 * rows
+    raw = airflow.xcom_raw("ray_large", run_id, "produce")
+    assert len(json.dumps(raw)) < 1024
+    assert f"{rows * 29 * 4:,} bytes" in airflow.task_log("ray_large", run_id, "consume")
+    assert not psutil.pid_exists(tis["produce"]["pid"])
+    assert_released(hook, "ray_large", run_id)
+
+
+def test_modin_frame_survives_the_producing_worker(airflow, runs):
+    run_id, state, tis = finished(airflow, runs, "ray_modin")
+    assert state == "success", {t: ti["state"] for t, ti in tis.items()}
+    summary = xcom_value(airflow, "ray_modin", run_id, "report")
+    assert summary["is_modin"] is True
+    assert summary["total"] == float(sum(range(300_000)))
+    assert summary["killed_pid"] > 0
+    # A plain task sees the same type as a Ray consumer.
+    assert summary["plain_task_type"] == summary["type"] == "modin.pandas.dataframe.DataFrame"
+
+
+def test_remote_failure_keeps_type_message_output_and_traceback(airflow, runs, hook):
+    run_id, state, tis = finished(airflow, runs, "ray_failure")
+    assert state == "failed"
+    assert tis["explode"]["state"] == "failed"
+    log = airflow.task_log("ray_failure", run_id, "explode")
+    assert "[ray stdout] checking 10 values before failing" in log
+    assert "PipelineDataError" in log
+    assert "row 7 has 3 columns, expected 29" in log
+    assert "Remote traceback (on the Ray worker)" in log
+    # A failed run releases its results too.
+    assert_released(hook, "ray_failure", run_id)
+
+
+def test_error_cases_fail_with_the_fix_in_the_log(airflow, runs):
+    run_id, state, tis = finished(airflow, runs, "ray_errors")
+    assert state == "failed"
+    unknown = airflow.task_log("ray_errors", run_id, "unknown_connection")
+    assert "RayConnectionNotFoundError" in unknown
+    assert "AIRFLOW_CONN_NO_SUCH_RAY_CONNECTION" in unknown
+    unserializable = airflow.task_log("ray_errors", run_id, "unserializable")
+    assert "UnserializableResultError" in unserializable
+    assert "_thread.lock" in unserializable
+
+
+def test_seed_spelling_runs_unchanged(airflow, runs):
+    run_id, state, tis = finished(airflow, runs, "ray_seed_spelling")
+    assert state == "success", {t: ti["state"] for t, ti in tis.items()}
+    report = xcom_value(airflow, "ray_seed_spelling", run_id, "report")
+    assert report == {"train_rows": 80, "validation_rows": 20}

@@ -1,0 +1,68 @@
+"""Resource arguments become Ray options; bad ones fail with the argument's name."""
+
+from __future__ import annotations
+
+import pytest
+
+from ray_provider.decorators.options import parse_memory, ray_options
+from ray_provider.exceptions import RayArgumentError
+
+
+def options(**overrides):
+    arguments = dict(
+        name="dag.task",
+        num_cpus=1,
+        num_gpus=None,
+        memory=None,
+        resources=None,
+        runtime_env=None,
+        connection_runtime_env={},
+    )
+    arguments.update(overrides)
+    return ray_options(**arguments)
+
+
+def test_defaults_reserve_one_cpu():
+    assert options() == {"name": "dag.task", "num_cpus": 1}
+
+
+def test_every_resource_is_passed():
+    result = options(
+        num_cpus=2,
+        num_gpus=0.5,
+        memory="2GiB",
+        resources={"accelerator_type:T4": 1},
+        runtime_env={"env_vars": {"A": "task"}},
+        connection_runtime_env={"env_vars": {"A": "conn"}, "pip": ["x"]},
+    )
+    assert result["num_cpus"] == 2
+    assert result["num_gpus"] == 0.5
+    assert result["memory"] == 2 * 1024**3
+    assert result["resources"] == {"accelerator_type:T4": 1}
+    # The task's runtime_env wins key by key over the connection's.
+    assert result["runtime_env"] == {"env_vars": {"A": "task"}, "pip": ["x"]}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(1000, 1000), ("500MB", 500_000_000), ("1.5GiB", int(1.5 * 1024**3)), ("64", 64)],
+)
+def test_memory_sizes(value, expected):
+    assert parse_memory(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [
+        ("num_cpus", -1),
+        ("num_gpus", "one"),
+        ("memory", "lots"),
+        ("memory", 0),
+        ("resources", {"GPU_TYPE": -1}),
+        ("resources", ["A100"]),
+        ("runtime_env", "pip install x"),
+    ],
+)
+def test_bad_arguments_name_themselves(argument, value):
+    with pytest.raises(RayArgumentError, match=argument):
+        options(**{argument: value})

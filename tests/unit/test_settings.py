@@ -1,0 +1,96 @@
+"""Connection parsing: every address form, the RAY_URL override, and errors naming the field."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from ray_provider.exceptions import RayConnectionConfigError
+from ray_provider.hooks.settings import normalize_address, settings_from_connection
+
+
+def connection(host=None, port=None, password=None, extra=None):
+    return SimpleNamespace(host=host, port=port, password=password, extra_dejson=extra or {})
+
+
+@pytest.mark.parametrize(
+    ("raw", "port", "expected"),
+    [
+        ("ray://head:10001", None, "ray://head:10001"),
+        ("ray://head", None, "ray://head:10001"),
+        ("head:6379", None, "head:6379"),
+        ("head", 6379, "head:6379"),
+        ("head", 10001, "ray://head:10001"),
+        ("head", None, "ray://head:10001"),
+        ("local", None, "local"),
+        ("", None, "local"),
+        (None, None, "local"),
+        ("auto", None, "local"),
+    ],
+)
+def test_address_forms(raw, port, expected):
+    assert normalize_address(raw, port, field_name="host") == expected
+
+
+@pytest.mark.parametrize("raw", ["http://head:8265", "head:notaport", "ray://:10001", "head:70000"])
+def test_bad_address_names_the_field(raw):
+    with pytest.raises(RayConnectionConfigError, match="host"):
+        normalize_address(raw, field_name="host")
+
+
+def test_settings_from_connection_reads_every_field():
+    conn = connection(
+        host="ray://head:10001",
+        password="s3cret-token",
+        extra={
+            "namespace": "team-a",
+            "runtime_env": json.dumps({"pip": ["xgboost==2.0.3"]}),
+            "connect_timeout": "12",
+            "result_ttl_seconds": 3600,
+        },
+    )
+    settings = settings_from_connection(conn, "my_ray")
+    assert settings.mode == "client"
+    assert settings.host_port == ("head", 10001)
+    assert settings.token == "s3cret-token"
+    assert settings.namespace == "team-a"
+    assert settings.runtime_env == {"pip": ["xgboost==2.0.3"]}
+    assert settings.connect_timeout == 12.0
+    assert settings.result_ttl_seconds == 3600.0
+
+
+def test_missing_default_connection_means_local():
+    settings = settings_from_connection(None, "ray_default")
+    assert settings.mode == "local"
+    assert settings.host_port == ("127.0.0.1", 6379)
+    assert settings.token is None
+
+
+def test_ray_url_overrides_the_connection(monkeypatch):
+    monkeypatch.setenv("RAY_URL", "ray://elsewhere:10001")
+    settings = settings_from_connection(connection(host="head:6379"), "ray_default")
+    assert settings.address == "ray://elsewhere:10001"
+
+
+def test_bad_ray_url_names_the_variable(monkeypatch):
+    monkeypatch.setenv("RAY_URL", "https://nope")
+    with pytest.raises(RayConnectionConfigError, match="RAY_URL"):
+        settings_from_connection(connection(host="head:6379"), "ray_default")
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"runtime_env": "{not json"}, "runtime_env"),
+        ({"runtime_env": "[1, 2]"}, "runtime_env"),
+        ({"connect_timeout": "soon"}, "connect_timeout"),
+        ({"result_ttl_seconds": -5}, "result_ttl_seconds"),
+    ],
+)
+def test_bad_extra_names_connection_and_field(extra, field):
+    with pytest.raises(RayConnectionConfigError) as info:
+        settings_from_connection(connection(host="head:6379", extra=extra), "my_ray")
+    assert "'my_ray'" in str(info.value)
+    assert field in str(info.value)
