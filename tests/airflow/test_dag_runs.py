@@ -131,6 +131,7 @@ def test_remote_failure_keeps_type_message_output_and_traceback(airflow, runs, h
 def test_error_cases_fail_with_the_fix_in_the_log(airflow, runs):
     run_id, state, tis = finished(airflow, runs, "ray_errors")
     assert state == "failed"
+    assert {tis["unknown_connection"]["state"], tis["unserializable"]["state"]} == {"failed"}
     unknown = airflow.task_log("ray_errors", run_id, "unknown_connection")
     assert "RayConnectionNotFoundError" in unknown
     assert "AIRFLOW_CONN_NO_SUCH_RAY_CONNECTION" in unknown

@@ -187,6 +187,7 @@ class RayDecoratedOperator(DecoratedOperator):
         self._log_remote_output(report)
         if not report.ok:
             hook.discard(key)
+            self.log.error("%s failed on Ray. %s", label, RemoteTraceback(report.traceback))
             raise self._remote_exception(report)
         hook.describe(key, report.result_type, report.result_size)
         if self.checkpoint:

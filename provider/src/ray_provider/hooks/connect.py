@@ -207,17 +207,38 @@ def connect(settings: RaySettings) -> None:
     _probe_tcp(host, port, settings.connect_timeout, settings)
     if settings.mode != "client":
         check_cluster_metadata(host, port, settings)
-    try:
-        ray.init(
-            address=target,
-            namespace=settings.namespace,
-            log_to_driver=False,
-            logging_level=logging.WARNING,
-        )
-    except (ConnectionError, RuntimeError, TimeoutError) as exc:
-        raise _translate_init_error(exc, settings) from exc
+    _init_with_retries(target, settings)
     _connected_address = settings.address
     log.info("Connected to Ray at %s (namespace %s)", target, settings.namespace)
+
+
+# The Ray Client server sometimes fails a handshake while it reaps the server process of an
+# earlier client ("Initialization failure from server"); a new attempt then succeeds.
+CLIENT_HANDSHAKE_ATTEMPTS = 3
+
+
+def _init_with_retries(target: str, settings: RaySettings) -> None:
+    attempts = CLIENT_HANDSHAKE_ATTEMPTS if settings.mode == "client" else 1
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(
+                address=target,
+                namespace=settings.namespace,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+            )
+            return
+        except (ConnectionError, RuntimeError, TimeoutError) as exc:
+            transient = "Initialization failure from server" in str(exc)
+            if not transient or attempt == attempts:
+                raise _translate_init_error(exc, settings) from exc
+            log.warning(
+                "Ray Client handshake failed (attempt %d/%d), retrying: %s",
+                attempt,
+                attempts,
+                str(exc).splitlines()[0],
+            )
+            time.sleep(attempt)
 
 
 def disconnect() -> None:

@@ -27,3 +27,23 @@ def missing_keys_of(exc: BaseException) -> list[str]:
     """The keys a ResultNotFoundError names, also when Ray wrapped it in a RayTaskError."""
     cause = getattr(exc, "cause", None) or exc
     return list(getattr(cause, "missing_keys", None) or getattr(exc, "missing_keys", []))
+
+
+class CheckpointError(RayProviderRuntimeError):
+    """Base class of checkpoint failures."""
+
+
+class CheckpointStoreError(CheckpointError):
+    """The S3 store could not be reached or refused an operation."""
+
+
+class CheckpointCorruptError(CheckpointError):
+    """A checkpoint part does not match the checksum or size in its manifest."""
+
+
+class CheckpointMissingError(CheckpointError):
+    """The checkpoint (its manifest or one of its parts) is not in the store."""
+
+
+class CheckpointVersionError(CheckpointError):
+    """The manifest was written by an incompatible version of the provider."""

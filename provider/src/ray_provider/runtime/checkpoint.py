@@ -1,0 +1,171 @@
+"""Write a result to the checkpoint store and read it back, verified part by part.
+
+Layout under ``<prefix>/<dag_id>/<run_id>/<task_id>/<map_index>/``: one object per part
+(``part-00000.arrow`` ...) and ``manifest.json``, written last, so a checkpoint without a
+manifest is incomplete by construction. The manifest records the tree of parts with each part's
+format, size and SHA-256, the result's type and size, and the versions that wrote it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import ray
+
+from ray_provider.runtime.codecs import decode, encode
+from ray_provider.runtime.errors import (
+    CheckpointCorruptError,
+    CheckpointMissingError,
+    CheckpointVersionError,
+)
+from ray_provider.runtime.store import S3Store, StoreConfig
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+def location(config: StoreConfig, dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
+    """The object-name prefix of one task's checkpoint (ends with '/')."""
+    parts = [config.prefix.strip("/"), dag_id, run_id, task_id, str(map_index)]
+    return "/".join(p for p in parts if p) + "/"
+
+
+def _versions() -> dict[str, str]:
+    versions = {"ray": ray.__version__, "python": platform.python_version()}
+    try:
+        import xgboost
+
+        versions["xgboost"] = xgboost.__version__
+    except ImportError:
+        pass
+    return versions
+
+
+def _scratch_dir() -> str:
+    return tempfile.mkdtemp(prefix="ray-provider-ckpt-")
+
+
+def write_checkpoint(value: Any, config: StoreConfig, prefix: str, result_type: str) -> dict:
+    """Encode ``value`` to local files, upload each part, then the manifest; returns it."""
+    started = time.monotonic()
+    store = S3Store(config)
+    store.ensure_bucket()
+    scratch = _scratch_dir()
+    try:
+        tree, files = encode(value, scratch)
+        parts: dict[str, dict[str, Any]] = {}
+        for name in files:
+            path = os.path.join(scratch, name)
+            size = os.path.getsize(path)
+            digest = store.upload_file(prefix + name, path, size)
+            parts[name] = {"size": size, "sha256": digest}
+            os.unlink(path)  # free the disk as we go
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "type": result_type,
+            "size": sum(p["size"] for p in parts.values()),
+            "created_at": datetime.now(UTC).isoformat(),
+            "versions": _versions(),
+            "tree": tree,
+            "parts": parts,
+        }
+        store.put_bytes(prefix + MANIFEST, json.dumps(manifest, indent=1).encode())
+        stale = [
+            o["name"] for o in store.list(prefix)
+            if o["name"].rsplit("/", 1)[-1] not in parts and not o["name"].endswith(MANIFEST)
+        ]
+        store.delete(stale)  # parts of an earlier, larger checkpoint of the same task
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    manifest["seconds"] = time.monotonic() - started
+    manifest["uri"] = config.uri(prefix)
+    return manifest
+
+
+def read_manifest(store: S3Store, prefix: str) -> dict:
+    uri = store.config.uri(prefix)
+    try:
+        manifest = json.loads(store.get_bytes(prefix + MANIFEST))
+    except Exception as exc:
+        if store.is_missing(exc):
+            raise CheckpointMissingError(
+                f"No checkpoint at {uri} (no {MANIFEST}): it was never written completely, or "
+                "it was deleted. Clear the producing task so it runs again."
+            ) from exc
+        if isinstance(exc, ValueError):
+            raise CheckpointCorruptError(f"The manifest at {uri}{MANIFEST} is not JSON: {exc}") from exc
+        raise
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointVersionError(
+            f"The checkpoint at {uri} has format version {version!r}; this provider reads "
+            f"version {FORMAT_VERSION}. Read it with the provider version that wrote it "
+            f"(written with {manifest.get('versions')}), or clear the producing task."
+        )
+    return manifest
+
+
+def read_checkpoint(config: StoreConfig, prefix: str) -> tuple[Any, dict]:
+    """Download and verify every part, then decode; returns (value, manifest)."""
+    started = time.monotonic()
+    store = S3Store(config)
+    manifest = read_manifest(store, prefix)
+    uri = config.uri(prefix)
+    scratch = _scratch_dir()
+    try:
+        for name, expected in manifest["parts"].items():
+            path = os.path.join(scratch, name)
+            try:
+                size, digest = store.download_file(prefix + name, path)
+            except Exception as exc:
+                if store.is_missing(exc):
+                    raise CheckpointMissingError(
+                        f"Checkpoint part {uri}{name} is missing; the checkpoint is incomplete. "
+                        "Clear the producing task so it runs again."
+                    ) from exc
+                raise
+            if size != expected["size"] or digest != expected["sha256"]:
+                raise CheckpointCorruptError(
+                    f"Checkpoint part {uri}{name} is corrupt: {size} bytes with SHA-256 "
+                    f"{digest[:16]}..., the manifest says {expected['size']} bytes with "
+                    f"{expected['sha256'][:16]}.... Refusing to use it; clear the producing "
+                    "task so it runs again."
+                )
+        value = decode(manifest["tree"], scratch)
+    finally:
+        # Memory-mapped parts stay readable after unlinking until the value is dropped.
+        shutil.rmtree(scratch, ignore_errors=True)
+    manifest["seconds"] = time.monotonic() - started
+    manifest["uri"] = uri
+    return value, manifest
+
+
+def list_checkpoints(config: StoreConfig, prefix: str) -> list[dict[str, Any]]:
+    """Every checkpoint (manifest) under a prefix, with its total size."""
+    store = S3Store(config)
+    objects = store.list(prefix)
+    found = []
+    for obj in objects:
+        if obj["name"].endswith("/" + MANIFEST):
+            base = obj["name"][: -len(MANIFEST)]
+            found.append(
+                {
+                    "uri": config.uri(base),
+                    "prefix": base,
+                    "size": sum(o["size"] for o in objects if o["name"].startswith(base)),
+                    "modified": obj["modified"],
+                }
+            )
+    return found
+
+
+def delete_checkpoints(config: StoreConfig, prefix: str) -> int:
+    store = S3Store(config)
+    return store.delete([o["name"] for o in store.list(prefix)])
