@@ -15,6 +15,7 @@ import pytest
 
 from tests.support.airflow_stack import AirflowStack
 from tests.support.ray_head import RayHead
+from tests.support.s3_server import S3Server
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DAGS = Path(__file__).resolve().parent / "dags"
@@ -46,13 +47,24 @@ def ray_head() -> Iterator[RayHead]:
 
 
 @pytest.fixture(scope="session")
-def airflow(ray_head: RayHead, session_dir: Path) -> Iterator[AirflowStack]:
+def s3() -> Iterator[S3Server]:
+    server = S3Server().start()
+    os.environ["AIRFLOW_CONN_S3_CHECKPOINTS"] = server.connection_json()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def airflow(ray_head: RayHead, s3: S3Server, session_dir: Path) -> Iterator[AirflowStack]:
     stack = AirflowStack(
         home=session_dir / "airflow",
         dags_folder=TEST_DAGS,
         extra_env={
             "AIRFLOW_CONN_RAY_DEFAULT": ray_head.connection_json(),
             "AIRFLOW_CONN_RAY_CLIENT": ray_head.connection_json(ray_head.client_address),
+            "AIRFLOW_CONN_S3_CHECKPOINTS": s3.connection_json(),
             "HOME": str(ray_head.temp_dir / "home"),
         },
     )

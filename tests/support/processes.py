@@ -82,13 +82,10 @@ def stop_all(procs: list[psutil.Process], timeout: float = 20.0) -> None:
     psutil.wait_procs(alive, timeout=5)
 
 
-def processes_mentioning(text: str) -> list[psutil.Process]:
-    """Processes whose command line contains ``text`` (e.g. a private temp dir)."""
+def processes_matching(predicate: Callable[[list[str]], bool]) -> list[psutil.Process]:
+    """Processes (other than this one) whose command line satisfies ``predicate``."""
     found = []
     for proc in psutil.process_iter(["pid", "cmdline"]):
-        if proc.pid == os.getpid():
-            continue
-        cmdline = " ".join(proc.info.get("cmdline") or [])
-        if text in cmdline:
+        if proc.pid != os.getpid() and predicate(proc.info.get("cmdline") or []):
             found.append(proc)
     return found

@@ -15,7 +15,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.processes import free_port, processes_mentioning, stop_all
+import psutil
+
+from tests.support.processes import free_port, processes_matching, stop_all
 
 RAY_BIN = str(Path(sys.executable).with_name("ray"))
 
@@ -74,8 +76,25 @@ class RayHead:
             raise RuntimeError(f"ray start failed:\n{result.stdout}\n{result.stderr}")
         return self
 
+    def _is_mine(self, cmdline: list[str]) -> bool:
+        # Ray rewrites 127.0.0.1 to the node IP in some command lines, so match the port.
+        return any(str(self.temp_dir) in arg or arg.endswith(f":{self.port}") for arg in cmdline)
+
+    def processes(self) -> list[psutil.Process]:
+        """Every process of this head (its own, and their children such as agents)."""
+        found = {p.pid: p for p in processes_matching(self._is_mine)}
+        for proc in list(found.values()):
+            try:
+                found.update({c.pid: c for c in proc.children(recursive=True)})
+            except psutil.Error:  # exited meanwhile
+                pass
+        return list(found.values())
+
     def stop(self) -> None:
-        stop_all(processes_mentioning(str(self.temp_dir)))
+        stop_all(self.processes())
+        left = self.processes()
+        if left:
+            raise RuntimeError(f"Ray head processes survived stop: {[p.pid for p in left]}")
 
     def connection_json(self, address: str | None = None) -> str:
         import json

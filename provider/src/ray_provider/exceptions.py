@@ -39,3 +39,15 @@ class RayRemoteTaskError(RayProviderError):
 
 class RayArgumentError(RayProviderError):
     """An argument of the callable cannot be sent to Ray."""
+
+
+class CheckpointConfigError(RayProviderError):
+    """The checkpoint connection or path cannot work (missing bucket, bad endpoint, ...)."""
+
+
+class CheckpointWriteError(RayProviderError):
+    """The checkpoint could not be written; the result is still in Ray."""
+
+
+class CheckpointRestoreError(RayProviderError):
+    """A lost result could not be restored from its checkpoint."""

@@ -20,6 +20,7 @@ class RayResultRef:
     result_type: str = ""
     size: int = 0
     checkpoint_uri: str | None = None
+    checkpoint_conn_id: str | None = None
 
     def to_xcom(self) -> dict[str, Any]:
         return {MARKER: FORMAT_VERSION, **asdict(self)}

@@ -41,11 +41,13 @@ from ray_provider.decorators.payload import (
     select_context,
 )
 from ray_provider.exceptions import RayArgumentError, RayRemoteTaskError
-from ray_provider.hooks.ray import RayHook
+from ray_provider.hooks.checkpoint_store import CheckpointStoreHook, split_s3_uri
+from ray_provider.hooks.ray import RayHook, human_size
 from ray_provider.reference import RayResultRef
 from ray_provider.runtime.keys import result_key, run_key
 from ray_provider.xcom import references_only
 
+DEFAULT_CHECKPOINT_CONN_ID = "aws_default"
 # How often a waiting task logs that the Ray task is still running.
 PROGRESS_LOG_SECONDS = 30.0
 
@@ -66,8 +68,10 @@ class RayDecoratedOperator(DecoratedOperator):
     :param memory: memory the Ray task reserves, bytes or a size string (``"4GiB"``).
     :param resources: custom Ray resources, e.g. ``{"accelerator_type:A100": 1}``.
     :param runtime_env: Ray runtime environment, merged over the connection's.
-    :param checkpoint: also write the result to the checkpoint store.
-    :param checkpoint_conn_id: the ``aws`` connection of the checkpoint store.
+    :param checkpoint: also write the result to the checkpoint store, and restore it from
+        there when a consumer finds it gone from Ray.
+    :param checkpoint_conn_id: the ``aws`` connection of the store (default ``aws_default``).
+    :param checkpoint_path: ``s3://bucket/prefix`` overriding the connection's bucket/prefix.
     """
 
     custom_operator_name = "@task.ray"
@@ -88,6 +92,7 @@ class RayDecoratedOperator(DecoratedOperator):
         runtime_env: dict[str, Any] | None = None,
         checkpoint: bool = False,
         checkpoint_conn_id: str | None = None,
+        checkpoint_path: str | None = None,
         **kwargs: Any,
     ) -> None:
         if kwargs.get("multiple_outputs"):
@@ -111,7 +116,10 @@ class RayDecoratedOperator(DecoratedOperator):
         self.resources = resources
         self.runtime_env = runtime_env
         self.checkpoint = checkpoint
-        self.checkpoint_conn_id = checkpoint_conn_id
+        self.checkpoint_conn_id = checkpoint_conn_id or DEFAULT_CHECKPOINT_CONN_ID
+        self.checkpoint_path = checkpoint_path
+        if checkpoint_path:
+            split_s3_uri(checkpoint_path, "checkpoint_path")
         self._result_key: str | None = None
         self._hook: RayHook | None = None
         # Fail at parse time, not at run time, on resource arguments that cannot work.
@@ -135,6 +143,42 @@ class RayDecoratedOperator(DecoratedOperator):
         label = f"{ti.dag_id}.{ti.task_id}"
         hook = self._hook = RayHook(self.ray_conn_id)
         settings = hook.get_conn()
+        map_index = getattr(ti, "map_index", -1)
+        map_index = -1 if map_index is None else map_index
+        key = self._result_key = result_key(ti.dag_id, ti.run_id, ti.task_id, map_index)
+
+        previous = hook.result_state(key) if self.checkpoint else None
+        if previous and previous["awaiting_checkpoint"]:
+            # An earlier try computed the value and only its checkpoint failed: keep the value.
+            self.log.info(
+                "Reusing the result computed by an earlier try (%s, %s bytes), kept in Ray; "
+                "only its checkpoint is written now.",
+                previous["result_type"],
+                f"{previous['size']:,}",
+            )
+            result_type, size = previous["result_type"], previous["size"]
+        else:
+            result_type, size = self._compute(context, hook, settings, key, label)
+
+        checkpoint_uri = None
+        if self.checkpoint:
+            checkpoint_uri = self._write_checkpoint(hook, key, ti, map_index)
+        ref = RayResultRef(
+            key=key,
+            namespace=settings.namespace,
+            ray_conn_id=self.ray_conn_id,
+            result_type=result_type,
+            size=size,
+            checkpoint_uri=checkpoint_uri,
+            checkpoint_conn_id=self.checkpoint_conn_id if checkpoint_uri else None,
+        )
+        return self._handle_output(ref.to_xcom())
+
+    def _compute(
+        self, context: Any, hook: RayHook, settings: Any, key: str, label: str
+    ) -> tuple[str, int]:
+        """Run the callable on Ray; returns the result's (type, size)."""
+        ti = context["ti"]
         context_merge(context, self.op_kwargs)
         kwargs = select_context(
             dict(self.determine_kwargs(context)), set(self.op_kwargs), KNOWN_CONTEXT_KEYS
@@ -163,14 +207,12 @@ class RayDecoratedOperator(DecoratedOperator):
             runtime_env=self.runtime_env,
             connection_runtime_env=settings.runtime_env,
         )
-        map_index = getattr(ti, "map_index", -1)
-        map_index = -1 if map_index is None else map_index
-        key = self._result_key = result_key(ti.dag_id, ti.run_id, ti.task_id, map_index)
         if upstream:
             self.log.info(
                 "Upstream results from Ray: %s",
                 ", ".join(f"{u.task_id} ({u.result_type}, {u.size:,} bytes)" for u in upstream),
             )
+            hook.ensure_available(upstream)
         report_ref = hook.submit(
             key=key,
             run_key=run_key(ti.dag_id, ti.run_id),
@@ -189,13 +231,7 @@ class RayDecoratedOperator(DecoratedOperator):
             hook.discard(key)
             self.log.error("%s failed on Ray. %s", label, RemoteTraceback(report.traceback))
             raise self._remote_exception(report)
-        hook.describe(key, report.result_type, report.result_size)
-        if self.checkpoint:
-            self.log.warning(
-                "checkpoint=True (store %r): checkpoint writing is not available in this version "
-                "of the provider; the result is kept in Ray only.",
-                self.checkpoint_conn_id,
-            )
+        hook.describe(key, report.result_type, report.result_size, self.checkpoint)
         self.log.info(
             "Ray task finished in %.1fs on %s (pid %s): %s, %s bytes, kept in Ray as %s",
             report.seconds,
@@ -205,14 +241,22 @@ class RayDecoratedOperator(DecoratedOperator):
             f"{report.result_size:,}",
             key,
         )
-        ref = RayResultRef(
-            key=key,
-            namespace=settings.namespace,
-            ray_conn_id=self.ray_conn_id,
-            result_type=report.result_type,
-            size=report.result_size,
+        return report.result_type, report.result_size
+
+    def _write_checkpoint(self, hook: RayHook, key: str, ti: Any, map_index: int) -> str:
+        store = CheckpointStoreHook(self.checkpoint_conn_id, self.checkpoint_path)
+        config = store.store_config()
+        prefix = store.location(ti.dag_id, ti.run_id, ti.task_id, map_index)
+        self.log.info("Writing the checkpoint to %s", config.uri(prefix))
+        manifest = hook.write_checkpoint(key, config, prefix)
+        self.log.info(
+            "Checkpoint written to %s (%s in %d part(s), %.1fs)",
+            manifest["uri"],
+            human_size(manifest["size"]),
+            len(manifest["parts"]),
+            manifest["seconds"],
         )
-        return self._handle_output(ref.to_xcom())
+        return manifest["uri"]
 
     def _log_remote_output(self, report: Any) -> None:
         for stream, text in (("stdout", report.stdout), ("stderr", report.stderr)):

@@ -14,13 +14,33 @@ import ray
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from ray_provider.exceptions import RayConnectionNotFoundError, RayResultLostError
+from ray_provider.exceptions import (
+    CheckpointRestoreError,
+    CheckpointWriteError,
+    RayConnectionNotFoundError,
+    RayResultLostError,
+)
 from ray_provider.hooks import connect as _connect
 from ray_provider.hooks.settings import RaySettings, settings_from_connection
 from ray_provider.reference import RayResultRef
 from ray_provider.runtime.errors import ResultNotFoundError, missing_keys_of
 from ray_provider.runtime.portable import restore
 from ray_provider.runtime.registry import get_or_create_registry
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.1f} {unit}" if unit != "B" else f"{int(value)} B"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+def _remote_cause(exc: BaseException) -> str:
+    """The message of the exception raised on the Ray worker, without Ray's wrapping."""
+    cause = getattr(exc, "cause", None) or exc
+    return f"{type(cause).__name__}: {cause}"
 
 
 class RayHook(BaseHook):
@@ -130,8 +150,72 @@ class RayHook(BaseHook):
             if on_progress is not None:
                 on_progress(time.monotonic() - started)
 
-    def describe(self, key: str, result_type: str, size: int) -> None:
-        self.registry().describe.remote(key, result_type, size)
+    def describe(
+        self, key: str, result_type: str, size: int, awaiting_checkpoint: bool = False
+    ) -> None:
+        ray.get(self.registry().describe.remote(key, result_type, size, awaiting_checkpoint))
+
+    def result_state(self, key: str) -> dict[str, Any] | None:
+        """What the registry knows of a finished result under ``key``, or ``None``."""
+        return ray.get(self.registry().state.remote(key))
+
+    def write_checkpoint(self, key: str, config: Any, prefix: str) -> dict[str, Any]:
+        """Have a Ray worker write the result to the store; returns the manifest."""
+        registry = self.registry()
+        [manifest_ref] = ray.get(registry.checkpoint.remote(key, config, prefix))
+        try:
+            manifest = ray.get(manifest_ref)
+        except Exception as exc:
+            raise CheckpointWriteError(
+                f"Writing the checkpoint of {key} to {config.uri(prefix)} failed: "
+                f"{_remote_cause(exc)} The result is still in Ray: a retry of the task only "
+                "writes the checkpoint."
+            ) from exc
+        ray.get(registry.mark_checkpointed.remote(key, manifest["uri"]))
+        return manifest
+
+    def ensure_available(self, refs: list[RayResultRef]) -> list[dict[str, Any]]:
+        """Restore from their checkpoints the results Ray no longer has; returns manifests.
+
+        A result without a checkpoint that is gone is a :class:`RayResultLostError` naming
+        the upstream task to clear.
+        """
+        if not refs:
+            return []
+        present = ray.get(self.registry().contains.remote([r.key for r in refs]))
+        missing = [r for r in refs if not present[r.key]]
+        lost = [r for r in missing if not r.checkpoint_uri]
+        if lost:
+            raise self._lost(refs, [r.key for r in lost])
+        return [self.restore(ref) for ref in missing]
+
+    def restore(self, ref: RayResultRef) -> dict[str, Any]:
+        from ray_provider.hooks.checkpoint_store import CheckpointStoreHook
+
+        started = time.monotonic()
+        store = CheckpointStoreHook(ref.checkpoint_conn_id or "aws_default")
+        config, prefix = store.for_uri(ref.checkpoint_uri)
+        registry = self.registry()
+        [manifest_ref] = ray.get(registry.restore.remote(ref.key, ref.run_key, config, prefix))
+        try:
+            manifest = ray.get(manifest_ref)
+        except Exception as exc:
+            ray.get(registry.discard.remote(ref.key))
+            raise CheckpointRestoreError(
+                f"The result of {ref.task_id!r} is no longer in Ray and restoring it from "
+                f"{ref.checkpoint_uri} failed: {_remote_cause(exc)}"
+            ) from exc
+        ray.get(registry.describe.remote(ref.key, manifest["type"], manifest["size"]))
+        ray.get(registry.mark_checkpointed.remote(ref.key, ref.checkpoint_uri))
+        manifest["seconds"] = time.monotonic() - started
+        self.log.info(
+            "restored %s from %s (%s, %.1fs)",
+            ref.task_id,
+            ref.checkpoint_uri,
+            human_size(manifest["size"]),
+            manifest["seconds"],
+        )
+        return manifest
 
     def discard(self, key: str) -> None:
         ray.get(self.registry().discard.remote(key))
@@ -141,6 +225,7 @@ class RayHook(BaseHook):
 
     def materialize(self, ref: RayResultRef) -> Any:
         """Fetch a result into this process (for plain ``@task`` consumers)."""
+        self.ensure_available([ref])
         registry = self.registry()
         try:
             [object_ref] = ray.get(registry.lookup.remote(ref.key))

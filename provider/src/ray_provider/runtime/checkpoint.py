@@ -78,7 +78,8 @@ def write_checkpoint(value: Any, config: StoreConfig, prefix: str, result_type: 
         }
         store.put_bytes(prefix + MANIFEST, json.dumps(manifest, indent=1).encode())
         stale = [
-            o["name"] for o in store.list(prefix)
+            o["name"]
+            for o in store.list(prefix)
             if o["name"].rsplit("/", 1)[-1] not in parts and not o["name"].endswith(MANIFEST)
         ]
         store.delete(stale)  # parts of an earlier, larger checkpoint of the same task
@@ -100,7 +101,9 @@ def read_manifest(store: S3Store, prefix: str) -> dict:
                 "it was deleted. Clear the producing task so it runs again."
             ) from exc
         if isinstance(exc, ValueError):
-            raise CheckpointCorruptError(f"The manifest at {uri}{MANIFEST} is not JSON: {exc}") from exc
+            raise CheckpointCorruptError(
+                f"The manifest at {uri}{MANIFEST} is not JSON: {exc}"
+            ) from exc
         raise
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:

@@ -68,16 +68,13 @@ class _Encoder:
             return self._tensor(value)
         if _is_booster(value):
             return self._booster(value)
-        if isinstance(value, (tuple, list)) and not hasattr(value, "_fields"):
-            if len(value) <= MAX_PARTS:
-                kind = "tuple" if isinstance(value, tuple) else "list"
-                return {"kind": kind, "items": [self.encode(item) for item in value]}
-        if isinstance(value, dict) and len(value) <= MAX_PARTS:
-            if all(isinstance(key, str) for key in value):
-                return {
-                    "kind": "dict",
-                    "items": {key: self.encode(item) for key, item in value.items()},
-                }
+        sequence = isinstance(value, (tuple, list)) and not hasattr(value, "_fields")
+        if sequence and len(value) <= MAX_PARTS:
+            kind = "tuple" if isinstance(value, tuple) else "list"
+            return {"kind": kind, "items": [self.encode(item) for item in value]}
+        string_keyed = isinstance(value, dict) and all(isinstance(k, str) for k in value)
+        if string_keyed and len(value) <= MAX_PARTS:
+            return {"kind": "dict", "items": {k: self.encode(v) for k, v in value.items()}}
         return self._pickle(value)
 
     def _frame(self, frame: Any) -> dict[str, Any]:
@@ -91,7 +88,10 @@ class _Encoder:
         with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table, max_chunksize=1 << 20)
         return {
-            "kind": "leaf", "format": "arrow-ipc", "file": name, "type": _type_name(frame),
+            "kind": "leaf",
+            "format": "arrow-ipc",
+            "file": name,
+            "type": _type_name(frame),
             "series": is_series,
         }
 

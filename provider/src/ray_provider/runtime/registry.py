@@ -20,11 +20,15 @@ from typing import Any
 
 import ray
 
+from ray_provider.runtime.checkpoint import read_checkpoint, write_checkpoint
 from ray_provider.runtime.errors import ResultNotFoundError
 from ray_provider.runtime.execute import run_callable
 from ray_provider.runtime.keys import DEFAULT_RESULT_TTL_SECONDS, REGISTRY_ACTOR_NAME
+from ray_provider.runtime.store import StoreConfig
 
 _run_remote = ray.remote(run_callable)
+_write_checkpoint_remote = ray.remote(write_checkpoint)
+_read_checkpoint_remote = ray.remote(read_checkpoint)
 
 # How often the TTL sweep looks for expired results.
 SWEEP_INTERVAL_SECONDS = 30.0
@@ -37,6 +41,8 @@ class _Entry:
     report_ref: ray.ObjectRef | None = None
     result_type: str = ""
     size: int = 0
+    awaiting_checkpoint: bool = False
+    checkpoint_uri: str | None = None
     last_used: float = field(default_factory=time.time)
 
 
@@ -73,12 +79,54 @@ class ResultRegistry:
         # Wrapped in a list so Ray hands the caller the ref itself, not its value.
         return [report_ref]
 
-    def describe(self, key: str, result_type: str, size: int) -> None:
+    def describe(
+        self, key: str, result_type: str, size: int, awaiting_checkpoint: bool = False
+    ) -> None:
         """Record what the result is, once the Airflow side has read the task's report."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
                 entry.result_type, entry.size, entry.report_ref = result_type, size, None
+                entry.awaiting_checkpoint = awaiting_checkpoint
+
+    def state(self, key: str) -> dict[str, Any] | None:
+        """What is known of a finished result (``None`` when there is none)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.report_ref is not None:
+                return None
+            return {
+                "result_type": entry.result_type,
+                "size": entry.size,
+                "awaiting_checkpoint": entry.awaiting_checkpoint,
+                "checkpoint_uri": entry.checkpoint_uri,
+            }
+
+    def checkpoint(self, key: str, config: StoreConfig, prefix: str) -> list[ray.ObjectRef]:
+        """Write the result to the checkpoint store (a Ray task); returns ``[manifest_ref]``."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                raise ResultNotFoundError([key])
+            value_ref, result_type = entry.ref, entry.result_type
+        return [_write_checkpoint_remote.remote(value_ref, config, prefix, result_type)]
+
+    def mark_checkpointed(self, key: str, uri: str) -> None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                entry.awaiting_checkpoint, entry.checkpoint_uri = False, uri
+
+    def restore(
+        self, key: str, run_key: str, config: StoreConfig, prefix: str
+    ) -> list[ray.ObjectRef]:
+        """Load a checkpoint back into Ray under ``key`` (owned here); returns ``[manifest]``."""
+        value_ref, manifest_ref = _read_checkpoint_remote.options(num_returns=2).remote(
+            config, prefix
+        )
+        with self._lock:
+            self._entries[key] = _Entry(ref=value_ref, run_key=run_key, checkpoint_uri=None)
+        return [manifest_ref]
 
     def lookup(self, key: str) -> list[ray.ObjectRef]:
         """Lend the result's ref to a caller (it becomes a borrower), as ``[ref]``."""

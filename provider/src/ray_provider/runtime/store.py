@@ -36,7 +36,10 @@ class StoreConfig:
     backoff_seconds: float = 1.0
 
     def __repr__(self) -> str:  # never print the secret
-        return f"StoreConfig(endpoint={self.endpoint!r}, bucket={self.bucket!r}, prefix={self.prefix!r})"
+        return (
+            f"StoreConfig(endpoint={self.endpoint!r}, bucket={self.bucket!r}, "
+            f"prefix={self.prefix!r})"
+        )
 
     @property
     def endpoint_url(self) -> str:
@@ -80,7 +83,10 @@ class S3Store:
         )
 
     def _retrying(self, what: str, action: Callable[[], T]) -> T:
-        """Run ``action``, retrying connection-level failures with exponential backoff."""
+        """Run ``action``, retrying connection-level failures with exponential backoff.
+
+        An answer from the store (an S3 error, a 404) is not retried: it would not change.
+        """
         from minio.error import S3Error
 
         delay = self.config.backoff_seconds
@@ -88,15 +94,16 @@ class S3Store:
             try:
                 return action()
             except S3Error:
-                raise  # the store answered: retrying will not change the answer
+                raise
             except Exception as exc:
+                if self.is_missing(exc):
+                    raise
                 if attempt == self.config.attempts:
                     raise CheckpointStoreError(
                         f"{what} failed after {attempt} attempts against the S3 endpoint "
                         f"{self.config.endpoint_url} (connection {self.config.conn_id!r}): "
                         f"{type(exc).__name__}: {exc}. Check that the store is running and "
-                        "reachable from the Ray workers; the result is still in Ray, so a "
-                        "retry of the task only writes the checkpoint."
+                        "reachable from the Ray workers."
                     ) from exc
                 time.sleep(delay)
                 delay *= 2
@@ -182,6 +189,12 @@ class S3Store:
 
         return self._retrying(f"deleting {len(names)} objects", remove) if names else 0
 
-    def is_missing(self, exc: BaseException) -> bool:
+    @staticmethod
+    def is_missing(exc: BaseException) -> bool:
+        """True when the store said the object (or bucket) does not exist."""
         code = getattr(exc, "code", "")
-        return code in ("NoSuchKey", "NoSuchBucket", "NoSuchObject")
+        if code in ("NoSuchKey", "NoSuchBucket", "NoSuchObject"):
+            return True
+        # Some servers (rclone) answer 404 with a body minio cannot parse.
+        text = str(exc)
+        return "Response code: 404" in text or "<Code>NoSuchKey</Code>" in text
