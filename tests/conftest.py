@@ -57,7 +57,33 @@ def s3() -> Iterator[S3Server]:
 
 
 @pytest.fixture(scope="session")
-def airflow(ray_head: RayHead, s3: S3Server, session_dir: Path) -> Iterator[AirflowStack]:
+def spare_ray_head() -> Iterator[RayHead]:
+    """A second head, not started: fault tests start, restart and stop it themselves."""
+    head = RayHead(num_cpus=2)
+    try:
+        yield head
+    finally:
+        head.stop()
+
+
+@pytest.fixture(scope="session")
+def flaky_s3() -> Iterator[S3Server]:
+    """A second S3 server, not started: a fault test brings it up halfway through a run."""
+    server = S3Server()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def airflow(
+    ray_head: RayHead,
+    spare_ray_head: RayHead,
+    s3: S3Server,
+    flaky_s3: S3Server,
+    session_dir: Path,
+) -> Iterator[AirflowStack]:
     stack = AirflowStack(
         home=session_dir / "airflow",
         dags_folder=TEST_DAGS,
@@ -65,6 +91,8 @@ def airflow(ray_head: RayHead, s3: S3Server, session_dir: Path) -> Iterator[Airf
             "AIRFLOW_CONN_RAY_DEFAULT": ray_head.connection_json(),
             "AIRFLOW_CONN_RAY_CLIENT": ray_head.connection_json(ray_head.client_address),
             "AIRFLOW_CONN_S3_CHECKPOINTS": s3.connection_json(),
+            "AIRFLOW_CONN_RAY_SPARE": spare_ray_head.connection_json(),
+            "AIRFLOW_CONN_S3_FLAKY": flaky_s3.connection_json(),
             "HOME": str(ray_head.temp_dir / "home"),
         },
     )

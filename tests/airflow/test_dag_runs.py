@@ -140,8 +140,20 @@ def test_error_cases_fail_with_the_fix_in_the_log(airflow, runs):
     assert "_thread.lock" in unserializable
 
 
-def test_seed_spelling_runs_unchanged(airflow, runs):
+def test_seed_spelling_runs_unchanged(airflow, runs, s3):
     run_id, state, tis = finished(airflow, runs, "ray_seed_spelling")
     assert state == "success", {t: ti["state"] for t, ti in tis.items()}
     report = xcom_value(airflow, "ray_seed_spelling", run_id, "report")
     assert report == {"train_rows": 80, "validation_rows": 20}
+    # checkpoint=True with checkpoint_source=<conn id> wrote every task's result to S3.
+    names = {
+        o.object_name
+        for o in s3.client().list_objects(
+            s3.bucket, f"checkpoints/ray_seed_spelling/{run_id}/", recursive=True
+        )
+    }
+    for task_id in ("load_dataframe", "create_data", "fit"):
+        prefix = f"checkpoints/ray_seed_spelling/{run_id}/{task_id}/-1/"
+        assert prefix + "manifest.json" in names
+    ref = xcom_value(airflow, "ray_seed_spelling", run_id, "create_data")
+    assert ref["checkpoint_uri"].endswith(f"/ray_seed_spelling/{run_id}/create_data/-1/")

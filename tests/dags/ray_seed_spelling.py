@@ -9,7 +9,11 @@ from airflow.sdk import dag, task
 
 from ray_provider.decorators.ray_decorators import ray_task
 
-task_args = {"ray_conn_id": "ray_default"}
+task_args = {
+    "ray_conn_id": "ray_default",
+    "checkpoint": True,
+    "checkpoint_source": "s3_checkpoints",
+}
 
 
 @dag(schedule=None, start_date=datetime(2021, 1, 1), catchup=False, tags=["test"])

@@ -221,3 +221,47 @@ def test_list_and_delete_a_runs_checkpoints(hook, store):
     assert store.delete_checkpoints("ckpt", "cleanup") >= 4
     assert store.list_checkpoints("ckpt", "cleanup") == []
     assert store.list_checkpoints("ckpt", "r1")  # other runs untouched
+
+
+def test_cli_lists_and_deletes(hook, store):
+    from tests.support.snippets import run_python
+
+    checkpoint_and_lose(hook, store, "cli", VALUES["array_int"], run="cli-run")
+    cli = "from ray_provider.checkpoints import main; import sys; sys.exit(main({args!r}))"
+    listed = run_python(
+        cli.format(
+            args=["list", "--conn-id", "s3_checkpoints", "--dag-id", "ckpt", "--run-id", "cli-run"]
+        )
+    )
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    assert "s3://ray-checkpoints/checkpoints/ckpt/cli-run/cli/-1/" in listed.stdout
+    refused = run_python(
+        cli.format(
+            args=[
+                "delete",
+                "--conn-id",
+                "s3_checkpoints",
+                "--dag-id",
+                "ckpt",
+                "--run-id",
+                "cli-run",
+            ]
+        )
+    )
+    assert refused.returncode != 0 and "without --yes" in refused.stderr
+    deleted = run_python(
+        cli.format(
+            args=[
+                "delete",
+                "--conn-id",
+                "s3_checkpoints",
+                "--dag-id",
+                "ckpt",
+                "--run-id",
+                "cli-run",
+                "--yes",
+            ]
+        )
+    )
+    assert deleted.returncode == 0 and "deleted 2 object(s)" in deleted.stdout
+    assert store.list_checkpoints("ckpt", "cli-run") == []

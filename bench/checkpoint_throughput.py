@@ -1,0 +1,175 @@
+"""Checkpoint write/read throughput of a HIGGS-sized frame vs raw S3 put/get of its bytes.
+
+Same server (rclone serve s3 on 127.0.0.1), same bytes, same run. "raw" is the ceiling: one
+``put_object``/``get_object`` of the frame's buffer with the minio client, nothing else.
+"ours" is the provider's checkpoint code (Arrow IPC encode, streamed multipart upload with
+SHA-256, manifest; download with SHA-256 check, memory-mapped decode into pandas), called
+directly in this process so that only the checkpoint work is timed.
+
+    python -m bench.checkpoint_throughput [--rows 11000000] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import machine_facts, timed, write_results  # noqa: E402
+from ray_provider.runtime.checkpoint import read_checkpoint, write_checkpoint  # noqa: E402
+from ray_provider.runtime.store import StoreConfig  # noqa: E402
+from tests.support.s3_server import S3Server  # noqa: E402
+
+
+class _BufferReader:
+    """Reads a memoryview without copying it into a BytesIO first."""
+
+    def __init__(self, view: memoryview) -> None:
+        self._view, self._pos = view, 0
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self._view) if size < 0 else min(len(self._view), self._pos + size)
+        chunk = self._view[self._pos : end].tobytes()
+        self._pos = end
+        return chunk
+
+
+def make_frame(rows: int) -> pd.DataFrame:
+    values = np.empty((rows, 29), dtype=np.float32)
+    values[:] = np.arange(29, dtype=np.float32)
+    values[:, 0] = np.arange(rows) % 2
+    return pd.DataFrame(values, columns=["label"] + [f"f{i}" for i in range(1, 29)])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=11_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--name", default="checkpoint_throughput")
+    args = parser.parse_args()
+
+    server = S3Server().start()
+    try:
+        frame = make_frame(args.rows)
+        buffer = memoryview(np.ascontiguousarray(frame.to_numpy())).cast("B")
+        size = len(buffer)
+        client = server.client()
+        config = StoreConfig(
+            endpoint=f"127.0.0.1:{server.port}",
+            secure=False,
+            access_key=server.access_key,
+            secret_key=server.secret_key,
+            region="us-east-1",
+            bucket=server.bucket,
+            prefix="bench",
+            conn_id="bench",
+        )
+        print(f"frame: {args.rows:,} x 29 float32 = {size / 2**30:.2f} GiB", flush=True)
+
+        def raw_put():
+            client.put_object(
+                server.bucket, "raw/frame.bin", _BufferReader(buffer), size, part_size=64 * 2**20
+            )
+
+        def raw_get():
+            response = client.get_object(server.bucket, "raw/frame.bin")
+            try:
+                for _ in response.stream(8 * 2**20):
+                    pass
+            finally:
+                response.close()
+                response.release_conn()
+
+        def ours_write():
+            write_checkpoint(frame, config, "bench/frame/", "pandas.core.frame.DataFrame")
+
+        def ours_read():
+            value, _ = read_checkpoint(config, "bench/frame/")
+            assert value.shape == frame.shape
+
+        results = {}
+        for label, action in (
+            ("raw_put", raw_put),
+            ("ours_write", ours_write),
+            ("raw_get", raw_get),
+            ("ours_read", ours_read),
+        ):
+            results[label] = timed(action, args.repeats)
+            r = results[label]
+            print(
+                f"{label:11s} median {r['median']:.2f}s (min {r['min']:.2f}, max {r['max']:.2f})"
+                f" = {size / r['median'] / 2**20:.0f} MiB/s",
+                flush=True,
+            )
+    finally:
+        server.stop()
+
+    write_ratio = results["raw_put"]["median"] / results["ours_write"]["median"]
+    read_ratio = results["raw_get"]["median"] / results["ours_read"]["median"]
+    data = {
+        "machine": machine_facts(),
+        "rows": args.rows,
+        "bytes": size,
+        "repeats": args.repeats,
+        "results": results,
+        "write_throughput_vs_raw": write_ratio,
+        "read_throughput_vs_raw": read_ratio,
+        "goal": 0.7,
+    }
+    lines = [
+        f"# Checkpoint throughput ({args.rows:,} x 29 float32, {size / 2**30:.2f} GiB)",
+        "",
+        f"Machine: {data['machine']['cpus']} CPUs, {data['machine']['ram_gib']} GiB RAM, "
+        f"Ray {data['machine']['ray']}, pyarrow {data['machine'].get('pyarrow')}, "
+        f"minio {data['machine'].get('minio')}; server: rclone serve s3 on 127.0.0.1. "
+        f"Median of {args.repeats} runs (min - max).",
+        "",
+        "| operation | seconds | MiB/s |",
+        "| --- | --- | --- |",
+    ]
+    for label, r in results.items():
+        lines.append(
+            f"| {label} | {r['median']:.2f} ({r['min']:.2f} - {r['max']:.2f}) | "
+            f"{size / r['median'] / 2**20:.0f} |"
+        )
+    lines += [
+        "",
+        f"Checkpoint write throughput = **{write_ratio:.0%}** of raw put "
+        f"(goal >= 70%: {'met' if write_ratio >= 0.7 else 'missed'}).",
+        f"Checkpoint read throughput = **{read_ratio:.0%}** of raw get "
+        f"(goal >= 70%: {'met' if read_ratio >= 0.7 else 'missed'}).",
+        "",
+    ]
+    json_path, md_path = write_results(args.name, data, "\n".join(lines))
+    plot(results, size, md_path.with_suffix(".png"))
+    print("\n".join(lines))
+    print(f"wrote {json_path}, {md_path}")
+    return 0
+
+
+def plot(results: dict, size: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(results)
+    speeds = [size / results[k]["median"] / 2**20 for k in labels]
+    lows = [size / results[k]["max"] / 2**20 for k in labels]
+    highs = [size / results[k]["min"] / 2**20 for k in labels]
+    errors = [[s - lo for s, lo in zip(speeds, lows)], [hi - s for s, hi in zip(speeds, highs)]]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.bar(labels, speeds, yerr=errors, color=["#888", "#1f77b4", "#888", "#1f77b4"], capsize=4)
+    ax.set_ylabel("MiB/s (median, min-max)")
+    ax.set_title(f"Checkpoint vs raw S3, {size / 2**30:.2f} GiB frame")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
