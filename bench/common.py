@@ -15,8 +15,17 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def summarize(samples: list[float]) -> dict[str, Any]:
+    return {
+        "median": statistics.median(samples),
+        "min": min(samples),
+        "max": max(samples),
+        "samples": samples,
+    }
+
+
 def timed(action: Callable[[], Any], repeats: int, before: Callable[[], Any] | None = None):
-    """Run ``action`` ``repeats`` times; returns (median, min, max) seconds."""
+    """Run ``action`` ``repeats`` times; returns median, min and max seconds."""
     samples = []
     for _ in range(repeats):
         if before is not None:
@@ -24,12 +33,7 @@ def timed(action: Callable[[], Any], repeats: int, before: Callable[[], Any] | N
         started = time.perf_counter()
         action()
         samples.append(time.perf_counter() - started)
-    return {
-        "median": statistics.median(samples),
-        "min": min(samples),
-        "max": max(samples),
-        "samples": samples,
-    }
+    return summarize(samples)
 
 
 def machine_facts() -> dict[str, Any]:

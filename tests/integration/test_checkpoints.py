@@ -124,7 +124,7 @@ def test_formats_follow_the_type(hook, store, s3):
         assert manifest["type"] and manifest["size"] > 0 and manifest["created_at"]
         assert all(len(p["sha256"]) == 64 for p in manifest["parts"].values())
     assert formats == {
-        "tuple_fmt": ["arrow-ipc", "arrow-ipc"],
+        "tuple_fmt": ["arrow-ipc-stream", "arrow-ipc-stream"],
         "array_fmt": ["arrow-tensor"],
         "custom_fmt": ["cloudpickle"],
     }

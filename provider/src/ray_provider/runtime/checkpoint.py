@@ -1,19 +1,20 @@
 """Write a result to the checkpoint store and read it back, verified part by part.
 
 Layout under ``<prefix>/<dag_id>/<run_id>/<task_id>/<map_index>/``: one object per part
-(``part-00000.arrow`` ...) and ``manifest.json``, written last, so a checkpoint without a
+(``part-00000.arrows`` ...) and ``manifest.json``, written last, so a checkpoint without a
 manifest is incomplete by construction. The manifest records the tree of parts with each part's
-format, size and SHA-256, the result's type and size, and the versions that wrote it.
+size and SHA-256, the result's type and size, and the versions that wrote it. Parts stream
+straight between the encoder and S3 (no local files, no second in-memory copy); a write that
+fails on the network is retried whole, with backoff.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import platform
-import shutil
-import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +23,9 @@ import ray
 from ray_provider.runtime.codecs import decode, encode
 from ray_provider.runtime.errors import (
     CheckpointCorruptError,
+    CheckpointError,
     CheckpointMissingError,
+    CheckpointStoreError,
     CheckpointVersionError,
 )
 from ray_provider.runtime.store import S3Store, StoreConfig
@@ -48,45 +51,52 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def _scratch_dir() -> str:
-    return tempfile.mkdtemp(prefix="ray-provider-ckpt-")
-
-
 def write_checkpoint(value: Any, config: StoreConfig, prefix: str, result_type: str) -> dict:
-    """Encode ``value`` to local files, upload each part, then the manifest; returns it."""
+    """Stream ``value``'s parts to the store, then the manifest; returns the manifest."""
     started = time.monotonic()
     store = S3Store(config)
     store.ensure_bucket()
-    scratch = _scratch_dir()
-    try:
-        tree, files = encode(value, scratch)
-        parts: dict[str, dict[str, Any]] = {}
-        for name in files:
-            path = os.path.join(scratch, name)
-            size = os.path.getsize(path)
-            digest = store.upload_file(prefix + name, path, size)
-            parts[name] = {"size": size, "sha256": digest}
-            os.unlink(path)  # free the disk as we go
-        manifest = {
-            "format_version": FORMAT_VERSION,
-            "type": result_type,
-            "size": sum(p["size"] for p in parts.values()),
-            "created_at": datetime.now(UTC).isoformat(),
-            "versions": _versions(),
-            "tree": tree,
-            "parts": parts,
-        }
-        store.put_bytes(prefix + MANIFEST, json.dumps(manifest, indent=1).encode())
-        stale = [
-            o["name"]
-            for o in store.list(prefix)
-            if o["name"].rsplit("/", 1)[-1] not in parts and not o["name"].endswith(MANIFEST)
-        ]
-        store.delete(stale)  # parts of an earlier, larger checkpoint of the same task
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    delay = config.backoff_seconds
+    for attempt in range(1, config.attempts + 1):
+        try:
+            manifest = _write_once(store, value, prefix, result_type)
+            break
+        except CheckpointStoreError:
+            if attempt == config.attempts:
+                raise
+            time.sleep(delay)
+            delay *= 2
     manifest["seconds"] = time.monotonic() - started
     manifest["uri"] = config.uri(prefix)
+    return manifest
+
+
+def _write_once(store: S3Store, value: Any, prefix: str, result_type: str) -> dict:
+    parts: dict[str, dict[str, Any]] = {}
+
+    @contextlib.contextmanager
+    def open_part(name: str) -> Iterator[Any]:
+        with store.upload_stream(prefix + name) as writer:
+            yield writer
+        parts[name] = {"size": writer.size, "sha256": writer.sha256.hexdigest()}
+
+    tree, _ = encode(value, open_part)
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "type": result_type,
+        "size": sum(p["size"] for p in parts.values()),
+        "created_at": datetime.now(UTC).isoformat(),
+        "versions": _versions(),
+        "tree": tree,
+        "parts": parts,
+    }
+    store.put_bytes(prefix + MANIFEST, json.dumps(manifest, indent=1).encode())
+    stale = [
+        o["name"]
+        for o in store.list(prefix)
+        if o["name"].rsplit("/", 1)[-1] not in parts and not o["name"].endswith(MANIFEST)
+    ]
+    store.delete(stale)  # parts of an earlier, larger checkpoint of the same task
     return manifest
 
 
@@ -116,38 +126,57 @@ def read_manifest(store: S3Store, prefix: str) -> dict:
 
 
 def read_checkpoint(config: StoreConfig, prefix: str) -> tuple[Any, dict]:
-    """Download and verify every part, then decode; returns (value, manifest)."""
+    """Stream every part from the store into the decoder, verifying each; (value, manifest)."""
     started = time.monotonic()
     store = S3Store(config)
     manifest = read_manifest(store, prefix)
     uri = config.uri(prefix)
-    scratch = _scratch_dir()
-    try:
-        for name, expected in manifest["parts"].items():
-            path = os.path.join(scratch, name)
-            try:
-                size, digest = store.download_file(prefix + name, path)
-            except Exception as exc:
-                if store.is_missing(exc):
-                    raise CheckpointMissingError(
-                        f"Checkpoint part {uri}{name} is missing; the checkpoint is incomplete. "
-                        "Clear the producing task so it runs again."
+
+    @contextlib.contextmanager
+    def open_part(name: str) -> Iterator[Any]:
+        expected = manifest["parts"].get(name)
+        try:
+            with store.download_stream(prefix + name) as reader:
+                try:
+                    yield reader
+                except Exception as exc:
+                    # A decoder choking on damaged bytes: report it as corruption if it is.
+                    reader.drain()
+                    _verify(uri, name, reader, expected)
+                    raise CheckpointCorruptError(
+                        f"Checkpoint part {uri}{name} could not be decoded: {exc}"
                     ) from exc
-                raise
-            if size != expected["size"] or digest != expected["sha256"]:
-                raise CheckpointCorruptError(
-                    f"Checkpoint part {uri}{name} is corrupt: {size} bytes with SHA-256 "
-                    f"{digest[:16]}..., the manifest says {expected['size']} bytes with "
-                    f"{expected['sha256'][:16]}.... Refusing to use it; clear the producing "
-                    "task so it runs again."
-                )
-        value = decode(manifest["tree"], scratch)
-    finally:
-        # Memory-mapped parts stay readable after unlinking until the value is dropped.
-        shutil.rmtree(scratch, ignore_errors=True)
+                reader.drain()
+                _verify(uri, name, reader, expected)
+        except CheckpointError:
+            raise
+        except Exception as exc:
+            if store.is_missing(exc):
+                raise CheckpointMissingError(
+                    f"Checkpoint part {uri}{name} is missing; the checkpoint is incomplete. "
+                    "Clear the producing task so it runs again."
+                ) from exc
+            raise
+
+    value = decode(manifest["tree"], open_part)
     manifest["seconds"] = time.monotonic() - started
     manifest["uri"] = uri
     return value, manifest
+
+
+def _verify(uri: str, name: str, reader: Any, expected: dict | None) -> None:
+    digest = reader.sha256.hexdigest()
+    if expected is None or reader.size != expected["size"] or digest != expected["sha256"]:
+        want = (
+            f"{expected['size']} bytes with {expected['sha256'][:16]}..."
+            if expected
+            else "no such part"
+        )
+        raise CheckpointCorruptError(
+            f"Checkpoint part {uri}{name} is corrupt: {reader.size} bytes with SHA-256 "
+            f"{digest[:16]}..., the manifest says {want}. Refusing to use it; clear the "
+            "producing task so it runs again."
+        )
 
 
 def list_checkpoints(config: StoreConfig, prefix: str) -> list[dict[str, Any]]:

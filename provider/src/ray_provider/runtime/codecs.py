@@ -1,24 +1,29 @@
 """Encode a result into files, one per part, in a format chosen by its type, and back.
 
-* pandas DataFrame / Series (and modin, carried as pandas): Arrow IPC file (Feather v2), read
-  back memory-mapped; the pandas metadata restores index and column names exactly.
-* numpy arrays of numbers: Arrow tensor (IPC), read back memory-mapped.
+* pandas DataFrame / Series (and modin, carried as pandas): Arrow IPC stream; the pandas
+  metadata restores index, column names and dtypes exactly.
+* numpy arrays of numbers: Arrow tensor (IPC).
 * XGBoost ``Booster``: XGBoost's own UBJSON model format.
 * tuples, lists and dicts with string keys: each item a part of its own (a tree).
 * anything else: cloudpickle.
 
-The tree (plain JSON) records the structure and each leaf's format and file name.
+The tree (plain JSON) records the structure and each leaf's format and part name. Parts are
+written to and read from streams that the caller opens (``open_part(name)``), so the codec
+never holds a second copy of a large value and never needs a local file.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-from typing import Any
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import IO, Any
 
 from ray import cloudpickle
 
 from ray_provider.runtime.portable import PortableModin
+
+PartOpener = Callable[[str], AbstractContextManager[IO[bytes]]]
 
 # Containers with more items than this are stored whole (cloudpickle), not part by part.
 MAX_PARTS = 256
@@ -49,14 +54,14 @@ def _is_frame(value: Any) -> bool:
 
 
 class _Encoder:
-    def __init__(self, directory: str) -> None:
-        self.directory = directory
-        self.files: list[str] = []
+    def __init__(self, open_part: PartOpener) -> None:
+        self.open_part = open_part
+        self.parts: list[str] = []
 
-    def _path(self, suffix: str) -> tuple[str, str]:
-        name = f"part-{len(self.files):05d}.{suffix}"
-        self.files.append(name)
-        return name, os.path.join(self.directory, name)
+    def _name(self, suffix: str) -> str:
+        name = f"part-{len(self.parts):05d}.{suffix}"
+        self.parts.append(name)
+        return name
 
     def encode(self, value: Any) -> dict[str, Any]:
         if isinstance(value, PortableModin):
@@ -84,13 +89,15 @@ class _Encoder:
         is_series = isinstance(frame, pd.Series)
         as_frame = frame.to_frame() if is_series else frame
         table = pa.Table.from_pandas(as_frame, preserve_index=True)
-        name, path = self._path("arrow")
-        with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table, max_chunksize=1 << 20)
+        name = self._name("arrows")
+        with self.open_part(name) as out:
+            sink = pa.PythonFile(out, mode="w")
+            with pa.ipc.new_stream(sink, table.schema) as writer:
+                writer.write_table(table, max_chunksize=1 << 20)
         return {
             "kind": "leaf",
-            "format": "arrow-ipc",
-            "file": name,
+            "format": "arrow-ipc-stream",
+            "part": name,
             "type": _type_name(frame),
             "series": is_series,
         }
@@ -100,61 +107,65 @@ class _Encoder:
         import pyarrow as pa
 
         tensor = pa.Tensor.from_numpy(np.ascontiguousarray(array))
-        name, path = self._path("tensor")
-        with pa.OSFile(path, "wb") as sink:
-            pa.ipc.write_tensor(tensor, sink)
-        return {"kind": "leaf", "format": "arrow-tensor", "file": name, "type": _type_name(array)}
+        name = self._name("tensor")
+        with self.open_part(name) as out:
+            pa.ipc.write_tensor(tensor, pa.PythonFile(out, mode="w"))
+        return {"kind": "leaf", "format": "arrow-tensor", "part": name, "type": _type_name(array)}
 
     def _booster(self, booster: Any) -> dict[str, Any]:
-        name, path = self._path("ubj")
-        with open(path, "wb") as out:
+        name = self._name("ubj")
+        with self.open_part(name) as out:
             out.write(booster.save_raw("ubj"))
-        return {"kind": "leaf", "format": "xgboost-ubj", "file": name, "type": _type_name(booster)}
+        return {"kind": "leaf", "format": "xgboost-ubj", "part": name, "type": _type_name(booster)}
 
     def _pickle(self, value: Any) -> dict[str, Any]:
-        name, path = self._path("pkl")
-        with open(path, "wb") as out:
+        name = self._name("pkl")
+        with self.open_part(name) as out:
             cloudpickle.dump(value, out)
-        return {"kind": "leaf", "format": "cloudpickle", "file": name, "type": _type_name(value)}
+        return {"kind": "leaf", "format": "cloudpickle", "part": name, "type": _type_name(value)}
 
 
-def encode(value: Any, directory: str) -> tuple[dict[str, Any], list[str]]:
-    """Write ``value`` as files in ``directory``; returns (tree, file names)."""
-    encoder = _Encoder(directory)
-    return encoder.encode(value), encoder.files
+def encode(value: Any, open_part: PartOpener) -> tuple[dict[str, Any], list[str]]:
+    """Write ``value`` as parts through ``open_part``; returns (tree, part names)."""
+    encoder = _Encoder(open_part)
+    return encoder.encode(value), encoder.parts
 
 
-def decode(tree: dict[str, Any], directory: str) -> Any:
-    """Rebuild the value from the tree and the files in ``directory``."""
+def decode(tree: dict[str, Any], open_part: PartOpener) -> Any:
+    """Rebuild the value from the tree, reading each part through ``open_part``."""
     kind = tree["kind"]
     if kind == "tuple":
-        return tuple(decode(item, directory) for item in tree["items"])
+        return tuple(decode(item, open_part) for item in tree["items"])
     if kind == "list":
-        return [decode(item, directory) for item in tree["items"]]
+        return [decode(item, open_part) for item in tree["items"]]
     if kind == "dict":
-        return {key: decode(item, directory) for key, item in tree["items"].items()}
-    path = os.path.join(directory, tree["file"])
+        return {key: decode(item, open_part) for key, item in tree["items"].items()}
+    with open_part(tree["part"]) as source:
+        return _decode_leaf(tree, source)
+
+
+def _decode_leaf(tree: dict[str, Any], source: IO[bytes]) -> Any:
     fmt = tree["format"]
-    if fmt == "arrow-ipc":
+    if fmt == "arrow-ipc-stream":
         import pyarrow as pa
 
-        # Left open on purpose: Arrow keeps the map alive as long as buffers point into it.
-        frame = pa.ipc.open_file(pa.memory_map(path)).read_all().to_pandas()
+        table = pa.ipc.open_stream(pa.PythonFile(source, mode="r")).read_all()
+        # Column by column, freeing Arrow's copy as it goes: no second copy of the frame.
+        frame = table.to_pandas(split_blocks=True, self_destruct=True)
+        del table
         if tree.get("series"):
             frame = frame.iloc[:, 0]
         return PortableModin(frame=frame, kind=tree["modin"]) if tree.get("modin") else frame
     if fmt == "arrow-tensor":
         import pyarrow as pa
 
-        return pa.ipc.read_tensor(pa.memory_map(path)).to_numpy()
+        return pa.ipc.read_tensor(pa.PythonFile(source, mode="r")).to_numpy()
     if fmt == "xgboost-ubj":
         import xgboost
 
         booster = xgboost.Booster()
-        with open(path, "rb") as handle:
-            booster.load_model(bytearray(handle.read()))
+        booster.load_model(bytearray(source.read()))
         return booster
     if fmt == "cloudpickle":
-        with open(path, "rb") as handle:
-            return cloudpickle.load(handle)
+        return cloudpickle.load(source)
     raise ValueError(f"unknown checkpoint part format {fmt!r}")

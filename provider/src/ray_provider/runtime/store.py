@@ -1,16 +1,21 @@
 """S3-compatible object store access for checkpoints (MinIO, AWS S3, GCS interop, rclone).
 
 Runs on Ray workers, which write and read checkpoints next to the data, so the values never
-pass through Airflow. Transfers stream from and to local temp files in multipart chunks (no
-second copy of a large value in memory) and compute the SHA-256 of the bytes as they go by.
-Connection failures are retried with exponential backoff, then reported with the endpoint.
+pass through Airflow. An upload is a pipe: the encoder writes into one end while a thread sends
+the other end as a multipart upload, so encoding and network overlap and memory stays at one
+part (64 MiB), never a second copy of the value. Downloads are read as a stream by the decoder.
+Both compute the SHA-256 of the bytes as they go by. Connection failures are retried with
+exponential backoff, then reported with the endpoint.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
@@ -49,17 +54,83 @@ class StoreConfig:
         return f"s3://{self.bucket}/{name}"
 
 
-class _HashingReader:
-    """File wrapper that hashes every byte read (the upload's own single pass)."""
+def _widen_pipe(fd: int) -> None:
+    """Grow the pipe from 64 KiB to the system maximum: fewer thread switches per byte."""
+    try:
+        import fcntl
+
+        with open("/proc/sys/fs/pipe-max-size") as limit:
+            size = int(limit.read())
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), size)
+    except (OSError, ValueError):
+        pass  # not Linux, or not allowed: the default pipe still works
+
+
+class HashingWriter:
+    """Write end of an upload: counts and hashes every byte on its way to the pipe."""
 
     def __init__(self, handle: IO[bytes]) -> None:
         self._handle = handle
         self.sha256 = hashlib.sha256()
+        self.size = 0
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self.sha256.update(view)
+        self._handle.write(view)
+        self.size += len(view)
+        return len(view)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self._handle.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        """Arrow closes its sink when done; the pipe itself is closed by ``upload_stream``."""
+        self._handle.flush()
+
+
+class HashingReader:
+    """A downloaded object as a readable stream that counts and hashes what is read."""
+
+    def __init__(self, response: Any) -> None:
+        self._response = response
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+        self.closed = False
 
     def read(self, size: int = -1) -> bytes:
-        data = self._handle.read(size)
+        data = self._response.read(None if size is None or size < 0 else size)
         self.sha256.update(data)
+        self.size += len(data)
         return data
+
+    def readable(self) -> bool:
+        return True
+
+    def readline(self, limit: int = -1) -> bytes:
+        """Needed by pickle's Unpickler; only text-protocol opcodes ever call it."""
+        line = bytearray()
+        while limit < 0 or len(line) < limit:
+            byte = self.read(1)
+            line += byte
+            if not byte or byte == b"\n":
+                break
+        return bytes(line)
+
+    def close(self) -> None:
+        pass
+
+    def drain(self) -> None:
+        """Read what the decoder left (so the checksum covers the whole object)."""
+        while self.read(8 * 1024 * 1024):
+            pass
 
 
 class S3Store:
@@ -116,18 +187,68 @@ class S3Store:
 
         self._retrying(f"checking bucket {self.config.bucket!r}", create)
 
-    def upload_file(self, name: str, path: str, size: int) -> str:
-        """Upload a local file (multipart); returns the hex SHA-256 of what was sent."""
+    @contextlib.contextmanager
+    def upload_stream(self, name: str) -> Iterator[HashingWriter]:
+        """Yield a writer whose bytes are uploaded to ``name`` as they are written.
 
-        def send() -> str:
-            with open(path, "rb") as handle:
-                reader = _HashingReader(handle)
+        Not retried here (the bytes are consumed as they go); the caller retries the whole
+        write. If the upload fails, the writer gets a broken pipe and the upload's error is
+        raised instead.
+        """
+        read_fd, write_fd = os.pipe()
+        _widen_pipe(write_fd)
+        reader = os.fdopen(read_fd, "rb", buffering=PART_SIZE // 4)
+        writer = HashingWriter(os.fdopen(write_fd, "wb", buffering=1024 * 1024))
+        failure: list[BaseException] = []
+
+        def send() -> None:
+            try:
                 self._client.put_object(
-                    self.config.bucket, name, reader, length=size, part_size=PART_SIZE
+                    self.config.bucket, name, reader, length=-1, part_size=PART_SIZE
                 )
-                return reader.sha256.hexdigest()
+            except BaseException as exc:
+                failure.append(exc)
+            finally:
+                reader.close()  # a writer still writing gets BrokenPipeError
 
-        return self._retrying(f"uploading {self.config.uri(name)}", send)
+        thread = threading.Thread(target=send, name=f"upload-{name}", daemon=True)
+        thread.start()
+        try:
+            yield writer
+            writer._handle.close()
+        except BrokenPipeError:
+            pass  # the upload failed: its own error is raised below
+        finally:
+            with contextlib.suppress(OSError):
+                writer._handle.close()
+            thread.join()
+        if failure:
+            raise self._transfer_error(f"uploading {self.config.uri(name)}", failure[0])
+
+    @contextlib.contextmanager
+    def download_stream(self, name: str) -> Iterator[HashingReader]:
+        """Yield the object ``name`` as a hashing stream (connect retried with backoff)."""
+        response = self._retrying(
+            f"downloading {self.config.uri(name)}",
+            lambda: self._client.get_object(self.config.bucket, name),
+        )
+        try:
+            yield HashingReader(response)
+        finally:
+            response.close()
+            response.release_conn()
+
+    def _transfer_error(self, what: str, exc: BaseException) -> BaseException:
+        from minio.error import S3Error
+
+        if isinstance(exc, S3Error) or self.is_missing(exc):
+            return exc
+        error = CheckpointStoreError(
+            f"{what} failed against the S3 endpoint {self.config.endpoint_url} (connection "
+            f"{self.config.conn_id!r}): {type(exc).__name__}: {exc}"
+        )
+        error.__cause__ = exc
+        return error
 
     def put_bytes(self, name: str, data: bytes) -> None:
         import io
@@ -136,25 +257,6 @@ class S3Store:
             f"uploading {self.config.uri(name)}",
             lambda: self._client.put_object(self.config.bucket, name, io.BytesIO(data), len(data)),
         )
-
-    def download_file(self, name: str, path: str) -> tuple[int, str]:
-        """Stream an object to a local file; returns (bytes, hex SHA-256)."""
-
-        def fetch() -> tuple[int, str]:
-            response = self._client.get_object(self.config.bucket, name)
-            digest, size = hashlib.sha256(), 0
-            try:
-                with open(path, "wb") as out:
-                    for chunk in response.stream(8 * 1024 * 1024):
-                        digest.update(chunk)
-                        out.write(chunk)
-                        size += len(chunk)
-            finally:
-                response.close()
-                response.release_conn()
-            return size, digest.hexdigest()
-
-        return self._retrying(f"downloading {self.config.uri(name)}", fetch)
 
     def get_bytes(self, name: str) -> bytes:
         def fetch() -> bytes:
