@@ -13,7 +13,7 @@ PYTEST_ARGS    ?=
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup test test-unit lint demo clean
+.PHONY: help setup test test-unit lint bench demo clean
 
 help: ## List the targets with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,8 +38,11 @@ test-unit: setup ## Run only the fast tests that start no servers
 	$(VENV)/bin/python -m pytest tests/unit $(PYTEST_ARGS)
 
 lint: setup ## Check style with ruff
-	$(VENV)/bin/ruff check provider tests
-	$(VENV)/bin/ruff format --check provider tests
+	$(VENV)/bin/ruff check provider tests bench
+	$(VENV)/bin/ruff format --check provider tests bench
+
+bench: setup ## Run the benchmarks; results (JSON, markdown, PNG) go to bench/results/
+	$(VENV)/bin/python -m bench.checkpoint_throughput
 
 demo: setup ## Run the HIGGS pipeline end to end on this machine (not yet: see the README)
 	@echo "make demo: the HIGGS pipeline is not built yet (issue: 'The HIGGS XGBoost pipeline and make demo')." >&2
