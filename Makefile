@@ -13,7 +13,7 @@ PYTEST_ARGS    ?=
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup test test-unit lint bench demo clean
+.PHONY: help setup test test-unit lint bench demo demo-stop clean
 
 help: ## List the targets with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,9 +44,12 @@ lint: setup ## Check style with ruff
 bench: setup ## Run the benchmarks; results (JSON, markdown, PNG) go to bench/results/
 	$(VENV)/bin/python -m bench.checkpoint_throughput
 
-demo: setup ## Run the HIGGS pipeline end to end on this machine (not yet: see the README)
-	@echo "make demo: the HIGGS pipeline is not built yet (issue: 'The HIGGS XGBoost pipeline and make demo')." >&2
-	@exit 2
+demo: setup ## Run the HIGGS pipeline end to end here (ROWS=, SOURCE=, ROUNDS=, ACTORS=, USE_GPU=1)
+	ROWS="$(ROWS)" SOURCE="$(SOURCE)" ROUNDS="$(ROUNDS)" ACTORS="$(ACTORS)" USE_GPU="$(USE_GPU)" \
+		$(VENV)/bin/python -m tests.support.demo run
+
+demo-stop: ## Stop the Ray head, S3 server and Airflow that make demo started
+	$(VENV)/bin/python -m tests.support.demo stop
 
 clean: ## Remove the virtual environment and local tools
 	rm -rf $(VENV) $(TOOLS_DIR)

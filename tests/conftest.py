@@ -7,6 +7,7 @@ its environment is pointed at the session's Airflow home and connection before A
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from tests.support.s3_server import S3Server
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DAGS = Path(__file__).resolve().parent / "dags"
+PROJECT_DAGS = ROOT / "dags"
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="raytests-"))
 os.environ["AIRFLOW_HOME"] = str(_SESSION_DIR / "airflow")
@@ -77,7 +79,19 @@ def flaky_s3() -> Iterator[S3Server]:
 
 
 @pytest.fixture(scope="session")
+def dags_folder(session_dir: Path) -> Path:
+    """The project's DAGs (the HIGGS pipeline) and the test DAGs, side by side."""
+    folder = session_dir / "dags"
+    for source in (PROJECT_DAGS, TEST_DAGS):
+        shutil.copytree(
+            source, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    return folder
+
+
+@pytest.fixture(scope="session")
 def airflow(
+    dags_folder: Path,
     ray_head: RayHead,
     spare_ray_head: RayHead,
     s3: S3Server,
@@ -86,7 +100,7 @@ def airflow(
 ) -> Iterator[AirflowStack]:
     stack = AirflowStack(
         home=session_dir / "airflow",
-        dags_folder=TEST_DAGS,
+        dags_folder=dags_folder,
         extra_env={
             "AIRFLOW_CONN_RAY_DEFAULT": ray_head.connection_json(),
             "AIRFLOW_CONN_RAY_CLIENT": ray_head.connection_json(ray_head.client_address),

@@ -18,6 +18,7 @@ from ray_provider.hooks.ray import RayHook
 started = time.monotonic()
 try:
     ok, message = RayHook({conn_id!r}).test_connection()
+    print("TEST_CONNECTION", ok, message)
     hook = RayHook({conn_id!r})
     hook.connect()
     print("CONNECTED", hook.settings.address)
@@ -37,18 +38,22 @@ def connect_with(conn: dict | None, conn_id: str = "ray_test", extra_env=None):
     outcome = next((line for line in lines if line.startswith(("CONNECTED", "ERROR"))), None)
     assert outcome, result.stdout + result.stderr
     seconds = float(next(line for line in lines if line.startswith("SECONDS")).split()[1])
-    return outcome, seconds
+    tested = next((line for line in lines if line.startswith("TEST_CONNECTION")), "")
+    return outcome, seconds, tested
 
 
 def test_driver_connection_with_token(ray_head):
-    outcome, _ = connect_with(
+    outcome, _, tested = connect_with(
         {"conn_type": "ray", "host": ray_head.address, "password": ray_head.token}
     )
     assert outcome == f"CONNECTED {ray_head.address}"
+    # The UI's Test button reports the cluster it reached.
+    assert tested.startswith("TEST_CONNECTION True Connected to Ray 2.60.0")
+    assert "4 CPUs" in tested
 
 
 def test_ray_client_connection(ray_head):
-    outcome, _ = connect_with(
+    outcome, _, _ = connect_with(
         {"conn_type": "ray", "host": ray_head.client_address, "password": ray_head.token}
     )
     assert outcome == f"CONNECTED {ray_head.client_address}"
@@ -56,7 +61,7 @@ def test_ray_client_connection(ray_head):
 
 def test_unreachable_names_the_address_quickly():
     port = free_port()
-    outcome, seconds = connect_with({"conn_type": "ray", "host": f"127.0.0.1:{port}"})
+    outcome, seconds, _ = connect_with({"conn_type": "ray", "host": f"127.0.0.1:{port}"})
     assert outcome.startswith("ERROR RayUnreachableError")
     assert f"127.0.0.1:{port}" in outcome
     assert seconds < 30
@@ -64,7 +69,7 @@ def test_unreachable_names_the_address_quickly():
 
 def test_ray_url_overrides_the_connection(ray_head):
     port = free_port()
-    outcome, _ = connect_with(
+    outcome, _, _ = connect_with(
         {"conn_type": "ray", "host": ray_head.address, "password": ray_head.token},
         extra_env={"RAY_URL": f"127.0.0.1:{port}"},
     )
@@ -72,7 +77,7 @@ def test_ray_url_overrides_the_connection(ray_head):
 
 
 def test_wrong_token_is_an_auth_error(ray_head):
-    outcome, seconds = connect_with(
+    outcome, seconds, _ = connect_with(
         {"conn_type": "ray", "host": ray_head.address, "password": "not-the-token-0123456789"}
     )
     assert outcome.startswith("ERROR RayAuthError")
@@ -81,7 +86,7 @@ def test_wrong_token_is_an_auth_error(ray_head):
 
 
 def test_missing_token_is_an_auth_error(ray_head):
-    outcome, _ = connect_with({"conn_type": "ray", "host": ray_head.address})
+    outcome, _, _ = connect_with({"conn_type": "ray", "host": ray_head.address})
     assert outcome.startswith("ERROR RayAuthError")
     assert "password field is empty" in outcome
 
@@ -90,7 +95,7 @@ def test_home_auth_token_file_is_not_used(ray_head, tmp_path):
     """A ~/.ray/auth_token that happens to exist must not change what the connection says."""
     (tmp_path / ".ray").mkdir()
     (tmp_path / ".ray" / "auth_token").write_text(ray_head.token)
-    outcome, _ = connect_with(
+    outcome, _, _ = connect_with(
         {"conn_type": "ray", "host": ray_head.address},
         extra_env={"HOME": str(tmp_path), "RAY_AUTH_MODE": "", "RAY_AUTH_TOKEN": ""},
     )
@@ -98,7 +103,7 @@ def test_home_auth_token_file_is_not_used(ray_head, tmp_path):
 
 
 def test_unknown_connection_id_names_the_fix():
-    outcome, _ = connect_with(None, conn_id="no_such_ray")
+    outcome, _, _ = connect_with(None, conn_id="no_such_ray")
     assert outcome.startswith("ERROR RayConnectionNotFoundError")
     assert "AIRFLOW_CONN_NO_SUCH_RAY" in outcome
 
@@ -119,7 +124,7 @@ def test_version_mismatch_is_reported(ray_head):
         b"CLUSTER_METADATA", json.dumps(fake).encode(), True, b"cluster", timeout=10
     )
     try:
-        outcome, _ = connect_with(
+        outcome, _, _ = connect_with(
             {"conn_type": "ray", "host": ray_head.address, "password": ray_head.token}
         )
     finally:
@@ -131,6 +136,6 @@ def test_version_mismatch_is_reported(ray_head):
 
 @pytest.mark.parametrize("bad_host", ["http://head:8265", "head:port"])
 def test_malformed_address_names_the_field(bad_host):
-    outcome, _ = connect_with({"conn_type": "ray", "host": bad_host})
+    outcome, _, _ = connect_with({"conn_type": "ray", "host": bad_host})
     assert outcome.startswith("ERROR RayConnectionConfigError")
     assert "'ray_test', host" in outcome

@@ -30,6 +30,7 @@ class RayHead:
     client_port: int = field(default_factory=free_port)
     temp_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="rt", dir="/tmp")))
     object_store_bytes: int | None = None
+    dashboard_port: int | None = None  # None: no dashboard (tests); the demo turns it on
 
     @property
     def address(self) -> str:
@@ -62,10 +63,17 @@ class RayHead:
             f"--ray-client-server-port={self.client_port}",
             "--node-ip-address=127.0.0.1",
             f"--num-cpus={self.num_cpus}",
-            "--include-dashboard=false",
             f"--temp-dir={self.temp_dir}",
             "--disable-usage-stats",
         ]
+        if self.dashboard_port:
+            command += [
+                "--include-dashboard=true",
+                "--dashboard-host=127.0.0.1",
+                f"--dashboard-port={self.dashboard_port}",
+            ]
+        else:
+            command.append("--include-dashboard=false")
         if self.object_store_bytes:
             command.append(f"--object-store-memory={self.object_store_bytes}")
         result = subprocess.run(

@@ -28,6 +28,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import ray
 from airflow.sdk import conf
 from airflow.sdk.bases.decorator import DecoratedOperator, task_decorator_factory
 from airflow.sdk.definitions.context import KNOWN_CONTEXT_KEYS, context_merge
@@ -213,19 +214,31 @@ class RayDecoratedOperator(DecoratedOperator):
                 ", ".join(f"{u.task_id} ({u.result_type}, {u.size:,} bytes)" for u in upstream),
             )
             hook.ensure_available(upstream)
-        report_ref = hook.submit(
-            key=key,
-            run_key=run_key(ti.dag_id, ti.run_id),
-            payload=payload,
-            upstream=upstream,
-            options=options,
-        )
-        self.log.info("Submitted %s to Ray at %s with %s", label, settings.address, options)
-        report = hook.wait(
-            report_ref,
-            poll_seconds=PROGRESS_LOG_SECONDS,
-            on_progress=lambda s: self.log.info("%s still running on Ray (%.0fs)", label, s),
-        )
+
+        def run() -> Any:
+            report_ref = hook.submit(
+                key=key,
+                run_key=run_key(ti.dag_id, ti.run_id),
+                payload=payload,
+                upstream=upstream,
+                options=options,
+            )
+            self.log.info("Submitted %s to Ray at %s with %s", label, settings.address, options)
+            return hook.wait(
+                report_ref,
+                poll_seconds=PROGRESS_LOG_SECONDS,
+                on_progress=lambda s: self.log.info("%s still running on Ray (%.0fs)", label, s),
+            )
+
+        try:
+            report = run()
+        except ray.exceptions.ObjectLostError:
+            if not upstream:
+                raise
+            # An upstream object was lost although the registry kept its key (node lost).
+            hook.discard(key)
+            hook.recover_lost(upstream)
+            report = run()
         self._log_remote_output(report)
         if not report.ok:
             hook.discard(key)

@@ -226,15 +226,35 @@ class RayHook(BaseHook):
     def materialize(self, ref: RayResultRef) -> Any:
         """Fetch a result into this process (for plain ``@task`` consumers)."""
         self.ensure_available([ref])
-        registry = self.registry()
         try:
-            [object_ref] = ray.get(registry.lookup.remote(ref.key))
-            value = ray.get(object_ref)
+            value = self._fetch(ref)
+        except ray.exceptions.ObjectLostError:
+            # The registry still had the key but Ray lost the object (a node died).
+            self.recover_lost([ref])
+            value = self._fetch(ref)
+        return restore(value)
+
+    def _fetch(self, ref: RayResultRef) -> Any:
+        try:
+            [object_ref] = ray.get(self.registry().lookup.remote(ref.key))
         except ResultNotFoundError as exc:
             raise self._lost([ref], [ref.key]) from exc
-        except ray.exceptions.ObjectLostError as exc:
-            raise self._lost([ref], [ref.key]) from exc
-        return restore(value)
+        return ray.get(object_ref)
+
+    def recover_lost(self, refs: list[RayResultRef]) -> None:
+        """Ray lost these objects although the registry holds their keys: restore them all.
+
+        Which one was lost is not always known (a consumer fails as a whole), so every
+        checkpointed one is reloaded; without checkpoints this is a RayResultLostError.
+        """
+        without = [r for r in refs if not r.checkpoint_uri]
+        if without:
+            raise self._lost(refs, [r.key for r in without])
+        registry = self.registry()
+        for ref in refs:
+            self.log.warning("Ray lost the result of %s; restoring it", ref.task_id)
+            ray.get(registry.discard.remote(ref.key))
+            self.restore(ref)
 
     def release_run(self, run_key: str) -> int:
         return int(ray.get(self.registry().release_run.remote(run_key)))

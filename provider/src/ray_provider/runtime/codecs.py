@@ -93,7 +93,9 @@ class _Encoder:
         with self.open_part(name) as out:
             sink = pa.PythonFile(out, mode="w")
             with pa.ipc.new_stream(sink, table.schema) as writer:
-                writer.write_table(table, max_chunksize=1 << 20)
+                # One batch per table chunk (one, from pandas): the reader then gets one
+                # contiguous buffer per column, which pandas adopts without copying.
+                writer.write_table(table)
         return {
             "kind": "leaf",
             "format": "arrow-ipc-stream",

@@ -1,0 +1,202 @@
+"""Load HIGGS from where it is: ``synthetic``, a local path, an http(s) URL, or ``s3://``.
+
+Every CSV goes through one reader that checks the layout and names the file and line of the
+first bad row. Downloads show progress, resume after an interruption, are cached, and are
+checked against the size the server announced (and a SHA-256 when one is given).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import logging
+import os
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pandas as pd
+
+from higgs.schema import COLUMNS
+from higgs.synthetic import synthetic_higgs
+
+log = logging.getLogger(__name__)
+DEFAULT_CACHE = Path(os.environ.get("HIGGS_CACHE_DIR", Path.home() / ".cache" / "higgs"))
+PROGRESS_EVERY_SECONDS = 5.0
+
+
+class HiggsDataError(ValueError):
+    """The data cannot be HIGGS: wrong column count, a malformed row, an empty file."""
+
+
+def load(
+    source: str,
+    rows: int | None = None,
+    *,
+    seed: int = 0,
+    cache_dir: Path | None = None,
+    sha256: str | None = None,
+    s3_conn: dict | None = None,
+) -> pd.DataFrame:
+    """The first ``rows`` rows (all when ``None``) of HIGGS from ``source``."""
+    if source == "synthetic":
+        if not rows:
+            raise HiggsDataError("source='synthetic' needs rows (e.g. rows=1000000)")
+        return synthetic_higgs(rows, seed)
+    parsed = urlparse(source)
+    if parsed.scheme in ("http", "https"):
+        path = download(source, cache_dir or DEFAULT_CACHE, sha256=sha256)
+    elif parsed.scheme == "s3":
+        path = download_s3(source, cache_dir or DEFAULT_CACHE, s3_conn or {})
+    elif parsed.scheme in ("", "file"):
+        path = Path(parsed.path if parsed.scheme == "file" else source)
+        if not path.exists():
+            raise HiggsDataError(f"source={source!r}: no such file")
+    else:
+        raise HiggsDataError(
+            f"source={source!r}: use 'synthetic', a local path, an http(s):// URL or s3://"
+        )
+    return read_csv(path, rows)
+
+
+def read_csv(path: Path, rows: int | None = None) -> pd.DataFrame:
+    """Read a (gzipped) HIGGS CSV; a bad file fails naming the file and the first bad line."""
+    if path.stat().st_size == 0:
+        raise HiggsDataError(f"{path}: the file is empty")
+    try:
+        frame = pd.read_csv(
+            path,
+            header=None,
+            names=COLUMNS,
+            nrows=rows,
+            dtype="float32",
+            compression="infer",
+            engine="c",
+        )
+    except pd.errors.EmptyDataError as exc:
+        raise HiggsDataError(f"{path}: the file is empty") from exc
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise _first_bad_line(path, rows, exc) from exc
+    if frame.empty:
+        raise HiggsDataError(f"{path}: the file has no rows")
+    if frame.isna().to_numpy().any():
+        raise _first_bad_line(path, rows, None)
+    return frame
+
+
+def _open_text(path: Path):
+    with open(path, "rb") as probe:
+        gzipped = probe.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rt") if gzipped else open(path)
+
+
+def _first_bad_line(path: Path, rows: int | None, cause: Exception | None) -> HiggsDataError:
+    """Scan the file (only on the error path) for the first row that is not 29 numbers."""
+    with _open_text(path) as handle:
+        for number, fields in enumerate(csv.reader(handle), start=1):
+            if rows is not None and number > rows:
+                break
+            if len(fields) != len(COLUMNS):
+                return HiggsDataError(
+                    f"{path}, line {number}: {len(fields)} columns, expected {len(COLUMNS)} "
+                    "(the label, then 28 features)"
+                )
+            for column, value in zip(COLUMNS, fields, strict=True):
+                try:
+                    float(value)
+                except ValueError:
+                    return HiggsDataError(
+                        f"{path}, line {number}, column {column!r}: {value!r} is not a number"
+                    )
+    return HiggsDataError(f"{path}: not a HIGGS CSV ({cause})")
+
+
+def download(url: str, cache_dir: Path, *, sha256: str | None = None) -> Path:
+    """Download ``url`` into the cache (resuming a partial file); returns the cached path."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    target = cache_dir / (Path(urlparse(url).path).name or "HIGGS.csv.gz")
+    partial = target.with_suffix(target.suffix + ".part")
+    if target.exists():
+        log.info("Using cached %s", target)
+        _check_sha256(target, sha256)
+        return target
+    offset = partial.stat().st_size if partial.exists() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        resumed = response.status == 206
+        if offset and not resumed:
+            offset = 0  # the server ignored the range: start over
+        remaining = int(response.headers.get("Content-Length") or -1)
+        total = offset + remaining if remaining >= 0 else None
+        log.info(
+            "Downloading %s (%s)%s", url, _size(total), f", resuming at {offset}" if offset else ""
+        )
+        mode = "ab" if resumed else "wb"
+        done, last = offset, time.monotonic()
+        with open(partial, mode) as out:
+            while chunk := response.read(1024 * 1024):
+                out.write(chunk)
+                done += len(chunk)
+                if time.monotonic() - last >= PROGRESS_EVERY_SECONDS:
+                    last = time.monotonic()
+                    log.info(
+                        "  %s of %s%s",
+                        _size(done),
+                        _size(total),
+                        f" ({done / total:.0%})" if total else "",
+                    )
+    if total is not None and partial.stat().st_size != total:
+        raise HiggsDataError(
+            f"{url}: downloaded {partial.stat().st_size} bytes, the server announced {total}; "
+            "run again to resume"
+        )
+    _check_sha256(partial, sha256)
+    partial.rename(target)
+    log.info("Downloaded %s (%s)", target, _size(target.stat().st_size))
+    return target
+
+
+def download_s3(uri: str, cache_dir: Path, conn: dict) -> Path:
+    """Fetch ``s3://bucket/key`` with the minio client (``conn``: endpoint, keys, region)."""
+    from minio import Minio
+
+    parsed = urlparse(uri)
+    endpoint = urlparse(conn.get("endpoint_url") or "https://s3.amazonaws.com")
+    client = Minio(
+        endpoint.netloc,
+        access_key=conn.get("access_key"),
+        secret_key=conn.get("secret_key"),
+        secure=endpoint.scheme == "https",
+        region=conn.get("region") or "us-east-1",
+    )
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    target = cache_dir / Path(parsed.path).name
+    if not target.exists():
+        log.info("Downloading %s", uri)
+        client.fget_object(parsed.netloc, parsed.path.lstrip("/"), str(target))
+    return target
+
+
+def _check_sha256(path: Path, expected: str | None) -> None:
+    if not expected:
+        return
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(8 * 1024 * 1024), b""):
+            digest.update(block)
+    if digest.hexdigest() != expected.lower():
+        raise HiggsDataError(
+            f"{path}: SHA-256 {digest.hexdigest()} does not match the expected {expected}; "
+            "delete the file and download again"
+        )
+
+
+def _size(size: int | None) -> str:
+    if size is None:
+        return "unknown size"
+    return f"{size / 2**20:.1f} MiB"
+
+
+__all__ = ["HiggsDataError", "download", "load", "read_csv"]

@@ -1,0 +1,137 @@
+"""HIGGS boson classification with XGBoost on Ray: from notebook to Airflow DAG.
+
+load -> split -> train (xgboost-ray, checkpointed) -> evaluate -> save model + metrics -> report.
+Every heavy step is a ``@task.ray``: frames move from task to task through the Ray object
+store, never through Airflow. Trigger with params to change the data or the training, e.g.
+``{"source": "https://.../HIGGS.csv.gz", "rows": 11000000, "rounds": 200}``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from airflow.sdk import Param, dag, task
+
+# Imported here, not inside the tasks: the Ray workers cannot import the DAG folder, so the
+# helpers travel with the task functions, pickled by value (the provider does that for any
+# module under the DAG folder that the DAG file has imported).
+from higgs.model import evaluate as score_model
+from higgs.model import split, train_xgboost_ray
+from higgs.sources import load
+
+RAY_CONN_ID = os.environ.get("HIGGS_RAY_CONN_ID", "ray_default")
+CHECKPOINT_CONN_ID = os.environ.get("HIGGS_CHECKPOINT_CONN_ID", "s3_checkpoints")
+
+PARAMS = {
+    "source": Param(
+        "synthetic",
+        type="string",
+        description="'synthetic', a path to HIGGS.csv(.gz), an http(s) URL or s3://bucket/key",
+    ),
+    "rows": Param(
+        1_000_000,
+        type=["integer", "null"],
+        minimum=100,
+        description="use the first N rows (null: all)",
+    ),
+    "rounds": Param(100, type="integer", minimum=1, maximum=5000),
+    "num_actors": Param(2, type="integer", minimum=1, maximum=256),
+    "cpus_per_actor": Param(1, type="integer", minimum=1, maximum=64),
+    "use_gpu": Param(False, type="boolean", description="train on GPUs (device='cuda')"),
+    "gpus_per_actor": Param(1, type="integer", minimum=1, maximum=8),
+    "trainer": Param(
+        "xgboost_ray",
+        enum=["xgboost_ray"],
+        description="xgboost_ray (Ray Train's XGBoostTrainer: not yet)",
+    ),
+    "sha256": Param(None, type=["string", "null"], description="expected SHA-256 of a download"),
+}
+
+
+@dag(
+    dag_id="higgs_xgboost",
+    schedule=None,
+    catchup=False,
+    params=PARAMS,
+    tags=["example", "ray", "xgboost"],
+    default_args={"retries": 1},
+)
+def higgs_xgboost():
+    @task.ray(ray_conn_id=RAY_CONN_ID, num_cpus=1)
+    def load_dataframe(params=None):
+        frame = load(params["source"], params["rows"], sha256=params.get("sha256"))
+        print(f"loaded {len(frame):,} rows x {frame.shape[1]} columns from {params['source']}")
+        return frame
+
+    @task.ray(ray_conn_id=RAY_CONN_ID, num_cpus=1)
+    def create_data(frame):
+        train, validation, test = split(frame)
+        print(f"train {len(train):,} / validation {len(validation):,} / test {len(test):,} rows")
+        return train, validation, test
+
+    @task.ray(
+        ray_conn_id=RAY_CONN_ID, num_cpus=0, checkpoint=True, checkpoint_conn_id=CHECKPOINT_CONN_ID
+    )
+    def train_model(data, params=None):
+        train, validation, _ = data
+        booster, history, seconds = train_xgboost_ray(
+            train,
+            validation,
+            rounds=params["rounds"],
+            num_actors=params["num_actors"],
+            cpus_per_actor=params["cpus_per_actor"],
+            use_gpu=params["use_gpu"],
+            gpus_per_actor=params["gpus_per_actor"],
+        )
+        print(f"trained {params['rounds']} rounds in {seconds:.1f}s")
+        return {"booster": booster, "history": history, "train_seconds": seconds}
+
+    @task.ray(ray_conn_id=RAY_CONN_ID, num_cpus=1)
+    def evaluate(data, trained, params=None):
+        metrics = score_model(trained["booster"], data[2])
+        metrics.update(
+            train_seconds=round(trained["train_seconds"], 2),
+            train_rows=len(data[0]),
+            rounds=params["rounds"],
+            device="cuda" if params["use_gpu"] else "cpu",
+        )
+        return metrics
+
+    @task
+    def save_model(trained, metrics, run_id=None):
+        """The booster (XGBoost's format) and metrics.json, next to the run's checkpoints."""
+        from ray_provider.hooks.checkpoint_store import CheckpointStoreHook
+        from ray_provider.runtime.store import S3Store
+
+        store_hook = CheckpointStoreHook(CHECKPOINT_CONN_ID)
+        config = store_hook.store_config()
+        prefix = store_hook.location("higgs_xgboost", run_id, "model", -1)
+        store = S3Store(config)
+        store.put_bytes(prefix + "model.ubj", bytes(trained["booster"].save_raw("ubj")))
+        store.put_bytes(prefix + "metrics.json", json.dumps(metrics, indent=2).encode())
+        return {
+            "model": config.uri(prefix + "model.ubj"),
+            "metrics": config.uri(prefix + "metrics.json"),
+        }
+
+    @task
+    def report(metrics, saved):
+        rows = [
+            (name, f"{value:.4f}" if isinstance(value, float) else str(value))
+            for name, value in metrics.items()
+        ]
+        width = max(len(name) for name, _ in rows)
+        print("HIGGS test-set metrics")
+        for name, value in rows:
+            print(f"  {name.ljust(width)}  {value}")
+        print(f"model:   {saved['model']}\nmetrics: {saved['metrics']}")
+        return metrics
+
+    data = create_data(load_dataframe())
+    trained = train_model(data)
+    metrics = evaluate(data, trained)
+    report(metrics, save_model(trained, metrics))
+
+
+higgs_xgboost()

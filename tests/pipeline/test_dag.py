@@ -1,0 +1,47 @@
+"""The HIGGS DAG parses without errors, has the seed's tasks, and validates its params."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.pipeline.conftest import DAGS
+
+
+@pytest.fixture(scope="module")
+def dag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS / "higgs_xgboost.py"))
+    assert bag.import_errors == {}
+    return bag.dags["higgs_xgboost"]
+
+
+def test_tasks_and_order(dag):
+    assert set(dag.task_ids) == {
+        "load_dataframe",
+        "create_data",
+        "train_model",
+        "evaluate",
+        "save_model",
+        "report",
+    }
+    assert dag.get_task("train_model").checkpoint is True
+    assert dag.get_task("train_model").upstream_task_ids == {"create_data"}
+    assert dag.get_task("report").upstream_task_ids == {"evaluate", "save_model"}
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("rows", 10), ("rounds", 0), ("trainer", "sklearn"), ("use_gpu", "yes"), ("source", 5)],
+)
+def test_bad_params_are_refused(dag, name, value):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    with pytest.raises(ParamValidationError):
+        dag.params.get_param(name).resolve(value=value)
+
+
+def test_param_defaults(dag):
+    assert dag.params["source"] == "synthetic"
+    assert dag.params["rows"] == 1_000_000
+    assert dag.params.get_param("rows").resolve(value=None) is None  # all rows
