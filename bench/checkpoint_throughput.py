@@ -111,6 +111,7 @@ def main() -> int:
         results = {label: summarize(values) for label, values in samples.items()}
     finally:
         server.stop()
+        server.remove_data()
 
     write_ratio = results["raw_put"]["median"] / results["ours_write"]["median"]
     read_ratio = results["raw_get"]["median"] / results["ours_read"]["median"]

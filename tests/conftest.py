@@ -23,6 +23,14 @@ TEST_DAGS = Path(__file__).resolve().parent / "dags"
 PROJECT_DAGS = ROOT / "dags"
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="raytests-"))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Keep the Airflow logs of a failed session for reading; remove them otherwise."""
+    if exitstatus == 0:
+        shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+
+
 os.environ["AIRFLOW_HOME"] = str(_SESSION_DIR / "airflow")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(TEST_DAGS)
@@ -46,6 +54,7 @@ def ray_head() -> Iterator[RayHead]:
 
         connect.disconnect()
         head.stop()
+        head.remove_files()
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +65,7 @@ def s3() -> Iterator[S3Server]:
         yield server
     finally:
         server.stop()
+        server.remove_data()
 
 
 @pytest.fixture(scope="session")
@@ -66,6 +76,7 @@ def spare_ray_head() -> Iterator[RayHead]:
         yield head
     finally:
         head.stop()
+        head.remove_files()
 
 
 @pytest.fixture(scope="session")
@@ -76,6 +87,7 @@ def flaky_s3() -> Iterator[S3Server]:
         yield server
     finally:
         server.stop()
+        server.remove_data()
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -103,6 +104,10 @@ class RayHead:
         left = self.processes()
         if left:
             raise RuntimeError(f"Ray head processes survived stop: {[p.pid for p in left]}")
+
+    def remove_files(self) -> None:
+        """Delete the head's temp dir (logs, spilled objects) once it is stopped."""
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
 
     def connection_json(self, address: str | None = None) -> str:
         import json

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -58,6 +59,10 @@ class S3Server:
             self.process.log_file.close()
             self.process = None
         wait_until(lambda: not port_open(self.port), 30, "the S3 server to stop")
+
+    def remove_data(self) -> None:
+        """Delete the server's directory (stopped servers only)."""
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def connection_json(self, bucket: str | None = None) -> str:
         return json.dumps(
