@@ -241,26 +241,3 @@ def test_cli_lists_and_deletes(hook, store):
     deleted = cli("delete", "--yes")
     assert deleted.returncode == 0 and "deleted 2 object(s)" in deleted.stdout
     assert store.list_checkpoints("ckpt", "cli-run") == []
-
-
-def test_object_lost_by_ray_is_restored_from_its_checkpoint(hook, store):
-    """The registry still has the key but Ray lost the object (as when a node dies)."""
-    import ray
-
-    ref, report = run_task(hook, "ckpt", "lost", "produce", VALUES["tuple_of_frames"])
-    assert report.ok, report.traceback
-    manifest = hook.write_checkpoint(
-        ref.key, store.store_config(), store.location("ckpt", "lost", "produce", -1)
-    )
-    ref = ref.__class__(
-        **{
-            **ref.__dict__,
-            "checkpoint_uri": manifest["uri"],
-            "checkpoint_conn_id": "s3_checkpoints",
-        }
-    )
-    [object_ref] = ray.get(hook.registry().lookup.remote(ref.key))
-    ray._private.internal_api.free([object_ref])
-    del object_ref
-    assert ref.key in hook.registry_stats()["keys"]
-    assert_same(hook.materialize(ref), VALUES["tuple_of_frames"]())

@@ -1,20 +1,20 @@
 """S3-compatible object store access for checkpoints (MinIO, AWS S3, GCS interop, rclone).
 
 Runs on Ray workers, which write and read checkpoints next to the data, so the values never
-pass through Airflow. An upload is a pipe: the encoder writes into one end while a thread sends
-the other end as a multipart upload, so encoding and network overlap and memory stays at one
-part (64 MiB), never a second copy of the value. Downloads are read as a stream by the decoder.
-Both compute the SHA-256 of the bytes as they go by. Connection failures are retried with
-exponential backoff, then reported with the endpoint.
+pass through Airflow. An upload is a hand-off between two threads: the encoder writes while a
+thread sends what it wrote as a multipart upload, so encoding and network overlap and at most
+two parts (2 x 64 MiB) are queued, never a second copy of the value. Downloads are read as a
+stream by the decoder. Both compute the SHA-256 of the bytes as they go by. Connection
+failures are retried with exponential backoff, then reported with the endpoint.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
@@ -54,16 +54,69 @@ class StoreConfig:
         return f"s3://{self.bucket}/{name}"
 
 
-def _widen_pipe(fd: int) -> None:
-    """Grow the pipe from 64 KiB to the system maximum: fewer thread switches per byte."""
-    try:
-        import fcntl
+class _Handoff:
+    """Bytes handed from the encoding thread to the uploading thread (at most ``limit`` queued).
 
-        with open("/proc/sys/fs/pipe-max-size") as limit:
-            size = int(limit.read())
-        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), size)
-    except (OSError, ValueError):
-        pass  # not Linux, or not allowed: the default pipe still works
+    The uploader reads whole parts in one call, so a part is assembled with one join rather
+    than by growing a bytes object chunk by chunk.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._chunks: deque[memoryview] = deque()
+        self._queued = 0
+        self._limit = limit
+        self._finished = False
+        self._aborted = False
+        self._changed = threading.Condition()
+
+    def write(self, data: Any) -> int:
+        chunk = memoryview(bytes(data))  # the encoder may reuse its buffer after we return
+        with self._changed:
+            while self._queued >= self._limit and not self._aborted:
+                self._changed.wait()
+            if self._aborted:
+                raise BrokenPipeError("the upload stopped")
+            self._chunks.append(chunk)
+            self._queued += len(chunk)
+            self._changed.notify_all()
+        return len(chunk)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass  # the end of the data is marked by ``finish``, once the encoder is done
+
+    def finish(self) -> None:
+        with self._changed:
+            self._finished = True
+            self._changed.notify_all()
+
+    def abort(self) -> None:
+        with self._changed:
+            self._aborted = True
+            self._changed.notify_all()
+
+    def read(self, size: int = -1) -> bytes:
+        pieces: list[memoryview] = []
+        wanted = size if size >= 0 else float("inf")
+        got = 0
+        with self._changed:
+            while got < wanted:
+                while not self._chunks and not self._finished:
+                    self._changed.wait()
+                if not self._chunks:
+                    break
+                chunk = self._chunks.popleft()
+                if got + len(chunk) > wanted:
+                    keep = int(wanted - got)
+                    self._chunks.appendleft(chunk[keep:])
+                    chunk = chunk[:keep]
+                self._queued -= len(chunk)
+                pieces.append(chunk)
+                got += len(chunk)
+                self._changed.notify_all()
+        return b"".join(pieces)
 
 
 class HashingWriter:
@@ -92,7 +145,7 @@ class HashingWriter:
         return True
 
     def close(self) -> None:
-        """Arrow closes its sink when done; the pipe itself is closed by ``upload_stream``."""
+        """Arrow closes its sink when done; the upload is finished by ``upload_stream``."""
         self._handle.flush()
 
 
@@ -192,36 +245,35 @@ class S3Store:
         """Yield a writer whose bytes are uploaded to ``name`` as they are written.
 
         Not retried here (the bytes are consumed as they go); the caller retries the whole
-        write. If the upload fails, the writer gets a broken pipe and the upload's error is
-        raised instead.
+        write. If the upload fails, the writer gets a BrokenPipeError and the upload's error
+        is raised instead.
         """
-        read_fd, write_fd = os.pipe()
-        _widen_pipe(write_fd)
-        reader = os.fdopen(read_fd, "rb", buffering=PART_SIZE // 4)
-        writer = HashingWriter(os.fdopen(write_fd, "wb", buffering=1024 * 1024))
+        handoff = _Handoff(limit=2 * PART_SIZE)
+        writer = HashingWriter(handoff)
         failure: list[BaseException] = []
 
         def send() -> None:
             try:
                 self._client.put_object(
-                    self.config.bucket, name, reader, length=-1, part_size=PART_SIZE
+                    self.config.bucket, name, handoff, length=-1, part_size=PART_SIZE
                 )
             except BaseException as exc:
                 failure.append(exc)
             finally:
-                reader.close()  # a writer still writing gets BrokenPipeError
+                handoff.abort()  # a writer still writing gets BrokenPipeError
 
         thread = threading.Thread(target=send, name=f"upload-{name}", daemon=True)
         thread.start()
+        stopped_early = False
         try:
             yield writer
-            writer._handle.close()
         except BrokenPipeError:
-            pass  # the upload failed: its own error is raised below
+            stopped_early = True  # the upload stopped: its own error is raised below
         finally:
-            with contextlib.suppress(OSError):
-                writer._handle.close()
+            handoff.finish()
             thread.join()
+        if stopped_early and not failure:
+            failure.append(RuntimeError("the upload ended before all bytes were sent"))
         if failure:
             raise self._transfer_error(f"uploading {self.config.uri(name)}", failure[0])
 
