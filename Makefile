@@ -38,8 +38,8 @@ test-unit: setup ## Run only the fast tests that start no servers
 	$(VENV)/bin/python -m pytest tests/unit $(PYTEST_ARGS)
 
 lint: setup ## Check style with ruff
-	$(VENV)/bin/ruff check provider tests bench
-	$(VENV)/bin/ruff format --check provider tests bench
+	$(VENV)/bin/ruff check provider dags tests bench
+	$(VENV)/bin/ruff format --check provider dags tests bench
 
 bench: setup ## Run the benchmarks; results (JSON, markdown, PNG) go to bench/results/
 	$(VENV)/bin/python -m bench.checkpoint_throughput

@@ -110,8 +110,7 @@ def main() -> int:
                 print(f"round {round_number + 1} {label:11s} {result['median']:.2f}s", flush=True)
         results = {label: summarize(values) for label, values in samples.items()}
     finally:
-        server.stop()
-        server.remove_data()
+        server.discard()
 
     write_ratio = results["raw_put"]["median"] / results["ours_write"]["median"]
     read_ratio = results["raw_get"]["median"] / results["ours_read"]["median"]

@@ -53,41 +53,34 @@ def ray_head() -> Iterator[RayHead]:
         from ray_provider.hooks import connect
 
         connect.disconnect()
-        head.stop()
-        head.remove_files()
+        head.discard()
+
+
+def _discarded_after(service):
+    """Yield a service, then stop it and delete its files whatever happened."""
+    try:
+        yield service
+    finally:
+        service.discard()
 
 
 @pytest.fixture(scope="session")
 def s3() -> Iterator[S3Server]:
     server = S3Server().start()
     os.environ["AIRFLOW_CONN_S3_CHECKPOINTS"] = server.connection_json()
-    try:
-        yield server
-    finally:
-        server.stop()
-        server.remove_data()
+    yield from _discarded_after(server)
 
 
 @pytest.fixture(scope="session")
 def spare_ray_head() -> Iterator[RayHead]:
     """A second head, not started: fault tests start, restart and stop it themselves."""
-    head = RayHead(num_cpus=2)
-    try:
-        yield head
-    finally:
-        head.stop()
-        head.remove_files()
+    yield from _discarded_after(RayHead(num_cpus=2))
 
 
 @pytest.fixture(scope="session")
 def flaky_s3() -> Iterator[S3Server]:
     """A second S3 server, not started: a fault test brings it up halfway through a run."""
-    server = S3Server()
-    try:
-        yield server
-    finally:
-        server.stop()
-        server.remove_data()
+    yield from _discarded_after(S3Server())
 
 
 @pytest.fixture(scope="session")

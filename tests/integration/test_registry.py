@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from tests.support.processes import wait_until
+from tests.support.processes import pid_alive, wait_until
 from tests.support.registry import RefSlot, plasma_usage, run_task
 
 
@@ -67,7 +67,7 @@ def test_modin_frame_survives_its_worker_being_killed(hook):
     assert report.ok, report.traceback
     pid = hook.materialize(produced)["pid"]
     os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: not _alive(pid), 30, f"Ray worker {pid} to die")
+    wait_until(lambda: not pid_alive(pid), 30, f"Ray worker {pid} to die")
 
     def check(payload):
         import modin.pandas as mpd
@@ -85,14 +85,6 @@ def test_modin_frame_survives_its_worker_being_killed(hook):
 
     assert isinstance(hook.materialize(produced)["frame"], mpd.DataFrame)
     hook.release_run("modin/r1")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_nested_refs_that_cannot_be_reowned_are_refused(hook):

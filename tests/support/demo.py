@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from tests.support.airflow_stack import AirflowStack
-from tests.support.processes import free_port, port_open, stop_tree
+from tests.support.processes import free_port, pid_alive, port_open, stop_tree
 from tests.support.ray_head import RayHead
 from tests.support.s3_server import S3Server
 
@@ -38,20 +38,12 @@ def _load_state() -> dict | None:
     if not STATE_FILE.exists():
         return None
     state = json.loads(STATE_FILE.read_text())
-    alive = all(_pid_alive(pid) for pid in state["airflow_pids"] + [state["s3_pid"]])
+    alive = all(pid_alive(pid) for pid in state["airflow_pids"] + [state["s3_pid"]])
     if alive and port_open(state["ray_port"]) and port_open(state["airflow_port"]):
         return state
     print("==> a previous demo is only partly running: stopping what is left of it")
     stop()
     return None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True
 
 
 def _head(state: dict) -> RayHead:

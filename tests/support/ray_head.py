@@ -105,8 +105,9 @@ class RayHead:
         if left:
             raise RuntimeError(f"Ray head processes survived stop: {[p.pid for p in left]}")
 
-    def remove_files(self) -> None:
-        """Delete the head's temp dir (logs, spilled objects) once it is stopped."""
+    def discard(self) -> None:
+        """Stop the head and delete its temp dir (logs, spilled objects)."""
+        self.stop()
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
     def connection_json(self, address: str | None = None) -> str:

@@ -60,8 +60,9 @@ class S3Server:
             self.process = None
         wait_until(lambda: not port_open(self.port), 30, "the S3 server to stop")
 
-    def remove_data(self) -> None:
-        """Delete the server's directory (stopped servers only)."""
+    def discard(self) -> None:
+        """Stop the server and delete its data."""
+        self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def connection_json(self, bucket: str | None = None) -> str:
