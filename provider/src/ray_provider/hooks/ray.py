@@ -69,6 +69,7 @@ class RayHook(BaseHook):
         super().__init__(**kwargs)
         self.ray_conn_id = ray_conn_id
         self._settings: RaySettings | None = None
+        self._registry: ray.actor.ActorHandle | None = None
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -112,8 +113,13 @@ class RayHook(BaseHook):
         self.log.debug("Ray connection ready in %.2fs", time.monotonic() - started)
 
     def registry(self) -> ray.actor.ActorHandle:
-        self.connect()
-        return get_or_create_registry(self.settings.namespace, self.settings.result_ttl_seconds)
+        """The registry actor's handle, looked up (or created) once per hook, not per call."""
+        if self._registry is None:
+            self.connect()
+            self._registry = get_or_create_registry(
+                self.settings.namespace, self.settings.result_ttl_seconds
+            )
+        return self._registry
 
     def submit(
         self,
