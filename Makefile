@@ -7,16 +7,19 @@ PYTHON_VERSION := 3.11
 TOOLS_DIR      := $(CURDIR)/.tools
 VENV           := $(CURDIR)/.venv
 UV             := $(shell command -v uv 2>/dev/null || echo $(TOOLS_DIR)/bin/uv)
+HELM_VERSION   := v3.22.0
+GO             := $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+CLUSTER        ?= kind
 PYTEST_ARGS    ?=
 
 # Python comes from this machine, never downloaded by uv (only package registries are reachable).
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup test test-unit lint bench demo demo-stop clean
+.PHONY: help setup test test-unit lint bench demo demo-stop clean tools up down e2e
 
 help: ## List the targets with one line each
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(TOOLS_DIR)/bin/uv:
 	@command -v python$(PYTHON_VERSION) >/dev/null || { echo "Python $(PYTHON_VERSION) is required: install it (e.g. apt-get install python$(PYTHON_VERSION) or pyenv install $(PYTHON_VERSION)) and rerun make." >&2; exit 1; }
@@ -31,7 +34,7 @@ $(VENV)/.synced: uv.lock pyproject.toml provider/pyproject.toml | $(if $(findstr
 
 setup: $(VENV)/.synced ## Install uv if missing, then every dependency from uv.lock into .venv
 
-test: setup ## Run the whole test suite (starts its own Ray head, S3 server and Airflow)
+test: setup tools ## Run the whole test suite (starts its own Ray head, S3 server and Airflow)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 test-unit: setup ## Run only the fast tests that start no servers
@@ -53,3 +56,20 @@ demo-stop: ## Stop the Ray head, S3 server and Airflow that make demo started
 
 clean: ## Remove the virtual environment and local tools
 	rm -rf $(VENV) $(TOOLS_DIR)
+
+# ---- Kubernetes: tools, local cluster (charts/, docker/, kind-config.yaml) ----------------
+
+tools: ## Build helm (v3.22.0) into .tools/bin when no helm is found (needs Go)
+	@if [ -x "$(TOOLS_DIR)/bin/helm" ] || command -v helm >/dev/null 2>&1; then exit 0; fi; \
+	if [ ! -x "$(GO)" ]; then echo "helm is missing and Go is not installed: install Go (https://go.dev/dl/) or helm (https://helm.sh/docs/intro/install/) and rerun make." >&2; exit 1; fi; \
+	echo "==> helm not found: building helm $(HELM_VERSION) into $(TOOLS_DIR)/bin (go install, a few minutes)"; \
+	GOBIN=$(TOOLS_DIR)/bin GOFLAGS=-buildvcs=false $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+up: ## Local cluster with Ray, MinIO and Airflow from this checkout (CLUSTER=kind|minikube)
+	@CLUSTER=$(CLUSTER) bash charts/scripts/up.sh
+
+e2e: ## Trigger the HIGGS DAG on the local cluster and wait for it (ROWS=, ROUNDS=, ACTORS=)
+	@CLUSTER=$(CLUSTER) ROWS="$(ROWS)" ROUNDS="$(ROUNDS)" ACTORS="$(ACTORS)" bash charts/scripts/e2e.sh
+
+down: ## Delete the local cluster that make up created, with everything in it
+	@CLUSTER=$(CLUSTER) bash charts/scripts/down.sh

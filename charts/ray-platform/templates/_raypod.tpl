@@ -1,0 +1,79 @@
+{{/*
+The pod template of a Ray node, shared by the head and the worker groups.
+Call with (dict "root" $ "group" <values of the group> "image" <image> "gpus" <int> "head" <bool>).
+KubeRay adds the `ray start` command, the ports, RAY_AUTH_MODE/RAY_AUTH_TOKEN (from the token
+Secret, authOptions) and the init container that waits for the head.
+*/}}
+{{- define "rp.ray.podTemplate" -}}
+{{- $root := .root -}}
+{{- $group := .group -}}
+metadata:
+  labels:
+    {{- include "rp.labels" (list $root "ray") | nindent 4 }}
+    {{- with $group.labels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- with $group.annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  {{- include "rp.imagePullSecrets" (list $root 2) }}
+  securityContext:
+    {{- toYaml $root.Values.podSecurityContext | nindent 4 }}
+  containers:
+    - name: ray-{{ ternary "head" "worker" .head }}
+      image: {{ .image }}
+      imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+      securityContext:
+        {{- toYaml $root.Values.containerSecurityContext | nindent 8 }}
+      {{- with $root.Values.ray.env }}
+      env:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      resources:
+        requests:
+          {{- toYaml $group.resources.requests | nindent 10 }}
+          {{- if .gpus }}
+          nvidia.com/gpu: {{ .gpus }}
+          {{- end }}
+        limits:
+          {{- toYaml $group.resources.limits | nindent 10 }}
+          {{- if .gpus }}
+          nvidia.com/gpu: {{ .gpus }}
+          {{- end }}
+      {{- if .head }}
+      ports:
+        - {name: gcs, containerPort: 6379}
+        - {name: dashboard, containerPort: 8265}
+        - {name: client, containerPort: 10001}
+      {{- end }}
+      volumeMounts:
+        - name: shared-mem
+          mountPath: /dev/shm
+        - name: ray-tmp
+          mountPath: /tmp/ray
+      lifecycle:
+        preStop:
+          exec:
+            command: ["/bin/sh", "-c", "ray stop"]
+  volumes:
+    - name: shared-mem
+      emptyDir:
+        medium: Memory
+        sizeLimit: {{ $group.sharedMemory }}
+    - name: ray-tmp
+      emptyDir: {}
+  {{- with $group.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $group.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $group.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end -}}

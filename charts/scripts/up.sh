@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# make up: a local cluster (kind or minikube) with the KubeRay operator, this project's chart
+# and Airflow, built from this checkout. Every step can be run again: it finds what is there.
+set -euo pipefail
+# shellcheck source=charts/scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+check_cluster_kind
+check_prerequisites docker "$CLUSTER" helm kubectl
+
+start=$SECONDS
+elapsed() { printf '%4ds' $((SECONDS - start)); }
+
+# 1. The cluster.
+if cluster_exists; then
+  log "$CLUSTER cluster '$CLUSTER_NAME' exists: reusing it"
+else
+  log "creating the $CLUSTER cluster '$CLUSTER_NAME'"
+  if [[ "$CLUSTER" == kind ]]; then
+    kind create cluster --name "$CLUSTER_NAME" --config "$ROOT/kind-config.yaml" --wait 120s
+  else
+    # Calico enforces the chart's NetworkPolicy.
+    minikube start -p "$CLUSTER_NAME" --cpus "${MINIKUBE_CPUS:-6}" --memory "${MINIKUBE_MEMORY:-12g}" --cni calico
+  fi
+fi
+
+# 2. The images, built from this checkout and loaded into the cluster's nodes.
+log "building $RAY_IMAGE and $AIRFLOW_IMAGE (Ray $RAY_VERSION, Airflow $AIRFLOW_VERSION, Python $PYTHON_VERSION)"
+DOCKER_BUILDKIT=1 docker build -f "$ROOT/docker/ray.Dockerfile" \
+  --build-arg RAY_VERSION="$RAY_VERSION" --build-arg PYTHON_TAG="py${PYTHON_VERSION//./}" \
+  -t "$RAY_IMAGE" "$ROOT"
+DOCKER_BUILDKIT=1 docker build -f "$ROOT/docker/airflow.Dockerfile" \
+  --build-arg AIRFLOW_VERSION="$AIRFLOW_VERSION" --build-arg PYTHON_VERSION="$PYTHON_VERSION" \
+  -t "$AIRFLOW_IMAGE" "$ROOT"
+if [[ -n "${BUILD_GPU:-}" ]]; then
+  docker build -f "$ROOT/docker/ray.Dockerfile" --build-arg RAY_VERSION="$RAY_VERSION" \
+    --build-arg PYTHON_TAG="py${PYTHON_VERSION//./}" --build-arg VARIANT=-gpu -t "$RAY_IMAGE-gpu" "$ROOT"
+fi
+log "loading the images into the cluster"
+for image in "$RAY_IMAGE" "$AIRFLOW_IMAGE"; do
+  if [[ "$CLUSTER" == kind ]]; then
+    kind load docker-image "$image" --name "$CLUSTER_NAME"
+  else
+    minikube -p "$CLUSTER_NAME" image load "$image"
+  fi
+done
+
+# 3. Helm repositories (upstream charts are installed, not copied).
+log "adding the Helm repositories"
+"$HELM" repo add kuberay https://ray-project.github.io/kuberay-helm/ --force-update >/dev/null
+"$HELM" repo add apache-airflow https://airflow.apache.org --force-update >/dev/null
+"$HELM" repo update kuberay apache-airflow >/dev/null
+
+# 4. The KubeRay operator.
+log "installing the KubeRay operator $KUBERAY_CHART_VERSION into $OPERATOR_NAMESPACE"
+hc upgrade --install kuberay-operator kuberay/kuberay-operator --version "$KUBERAY_CHART_VERSION" \
+  --namespace "$OPERATOR_NAMESPACE" --create-namespace \
+  -f "$VALUES/kuberay-operator.yaml" --wait --timeout 5m
+
+# 5. This project's chart: RayCluster, store, Secrets, Postgres, NetworkPolicy.
+access=kind
+extra=()
+if [[ "$CLUSTER" == minikube ]]; then
+  access=port-forward
+  extra=(--set ray.dashboard.service.enabled=false --set store.minio.service.type=ClusterIP)
+fi
+log "installing $RELEASE (Ray cluster, MinIO, Postgres, Secrets) into $NAMESPACE"
+hc upgrade --install "$RELEASE" "$CHART" --namespace "$NAMESPACE" --create-namespace \
+  -f "$VALUES/kind.yaml" --set access="$access" ${extra[@]+"${extra[@]}"} --wait --timeout 10m
+
+# 6. Airflow.
+airflow_extra=()
+if [[ "$CLUSTER" == minikube ]]; then
+  airflow_extra=(--set apiServer.service.type=ClusterIP)
+fi
+log "installing Apache Airflow (chart $AIRFLOW_CHART_VERSION) into $NAMESPACE"
+hc upgrade --install "$AIRFLOW_RELEASE" apache-airflow/airflow --version "$AIRFLOW_CHART_VERSION" \
+  --namespace "$NAMESPACE" -f "$VALUES/airflow.yaml" -f "$VALUES/airflow-kind.yaml" \
+  ${airflow_extra[@]+"${airflow_extra[@]}"} --wait --wait-for-jobs --timeout 15m
+
+# 7. Wait until Ray reports ready (helm does not wait for custom resources).
+log "waiting for the Ray cluster"
+deadline=$((SECONDS + ${RAY_WAIT_SECONDS:-900}))
+while :; do
+  state="$(kc -n "$NAMESPACE" get raycluster "$RELEASE" -o jsonpath='{.status.state}' 2>/dev/null || true)"
+  ready="$(kc -n "$NAMESPACE" get pods -l "ray.io/cluster=$RELEASE" \
+    -o jsonpath='{range .items[*]}{.status.containerStatuses[0].ready}{"\n"}{end}' 2>/dev/null | grep -c true || true)"
+  total="$(kc -n "$NAMESPACE" get pods -l "ray.io/cluster=$RELEASE" --no-headers 2>/dev/null | wc -l)"
+  printf '  [%s] RayCluster %s: state=%s, pods ready %s/%s\n' "$(elapsed)" "$RELEASE" "${state:-pending}" "$ready" "$total"
+  [[ "$state" == ready ]] && break
+  ((SECONDS < deadline)) || die "the Ray cluster is not ready after ${RAY_WAIT_SECONDS:-900}s; see: kubectl --context $(kube_context) -n $NAMESPACE describe raycluster $RELEASE"
+  sleep 10
+done
+
+# 8. Where things are.
+password="$(kc -n "$NAMESPACE" get secret "$RELEASE-airflow-admin" -o jsonpath='{.data.password}' | base64 -d)"
+log "ready in $((SECONDS - start))s"
+if [[ "$CLUSTER" == kind ]]; then
+  echo "Airflow UI:     http://localhost:8080   (user admin, password $password)"
+  echo "Ray dashboard:  http://localhost:8265   (token: kubectl --context $(kube_context) -n $NAMESPACE get secret $RELEASE-ray-token -o jsonpath='{.data.auth_token}' | base64 -d)"
+  echo "MinIO console:  http://localhost:9001   (keys: kubectl --context $(kube_context) -n $NAMESPACE get secret $RELEASE-store -o yaml)"
+else
+  echo "Airflow UI:     kubectl --context $(kube_context) -n $NAMESPACE port-forward svc/$AIRFLOW_RELEASE-api-server 8080:8080, then http://localhost:8080 (user admin, password $password)"
+  echo "Ray dashboard:  kubectl --context $(kube_context) -n $NAMESPACE port-forward svc/$RELEASE-head-svc 8265:8265, then http://localhost:8265"
+  echo "MinIO console:  kubectl --context $(kube_context) -n $NAMESPACE port-forward svc/$RELEASE-minio 9001:9001, then http://localhost:9001"
+fi
+echo "Run the HIGGS DAG and wait for it:  make e2e${CLUSTER:+ CLUSTER=$CLUSTER}   (or trigger higgs_xgboost in the UI)"
+echo "Check Ray and the store:            helm test $RELEASE -n $NAMESPACE --kube-context $(kube_context)"
+echo "Remove everything:                  make down${CLUSTER:+ CLUSTER=$CLUSTER}"

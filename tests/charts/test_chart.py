@@ -1,0 +1,551 @@
+"""The ray-platform chart: lint, schemas, and what the rendered manifests promise."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from tests.charts.conftest import (
+    CHART,
+    GPU_PROFILES,
+    NAMESPACE,
+    PROFILES,
+    UPSTREAM,
+    VALUES,
+    containers,
+    load_yaml,
+    of_kind,
+    one,
+    pod_specs,
+    profile_args,
+    render,
+    run_helm,
+)
+
+# The oldest and newest Kubernetes versions the manifests are checked against.
+KUBE_VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
+SENSITIVE_ENV = re.compile(r"PASSWORD|SECRET|TOKEN|ACCESS_KEY|CONN", re.IGNORECASE)
+
+
+def secret_data(doc: dict) -> dict[str, str]:
+    return {k: base64.b64decode(v).decode() for k, v in (doc.get("data") or {}).items()}
+
+
+def raycluster(docs: list[dict]) -> dict:
+    return one(docs, "RayCluster")
+
+
+def group(docs: list[dict], name: str) -> dict | None:
+    groups = raycluster(docs)["spec"].get("workerGroupSpecs") or []
+    return next((g for g in groups if g["groupName"] == name), None)
+
+
+# --- lint and schemas ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_helm_lint_passes(helm, profile):
+    result = subprocess.run(
+        [helm, "lint", "--strict", str(CHART), *profile_args(profile)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_manifests_match_the_kubernetes_schemas(rendered, profile):
+    docs = [d for d in rendered[profile] if d["kind"] != "RayCluster"]
+    assert docs
+    for version in KUBE_VERSIONS:
+        for doc in docs:
+            try:
+                kubernetes_validate.validate(doc, version, strict=True)
+            except kubernetes_validate.ValidationError as err:
+                pytest.fail(
+                    f"{doc['kind']}/{doc['metadata']['name']} (Kubernetes {version}): {err}"
+                )
+
+
+def strict_schema(schema):
+    """KubeRay's schema with unknown fields rejected, as `kubectl apply --validate=strict` does."""
+    if isinstance(schema, dict):
+        schema = {k: strict_schema(v) for k, v in schema.items()}
+        if (
+            schema.get("type") == "object"
+            and "properties" in schema
+            and "additionalProperties" not in schema
+            and not schema.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            schema["additionalProperties"] = False
+        return schema
+    if isinstance(schema, list):
+        return [strict_schema(v) for v in schema]
+    return schema
+
+
+@pytest.fixture(scope="module")
+def raycluster_schema() -> dict:
+    crd = load_yaml(UPSTREAM / "ray.io_rayclusters-1.7.0.yaml")
+    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
+    schema = strict_schema(version["schema"]["openAPIV3Schema"])
+    # metadata is validated by the API server, not by the CRD's schema.
+    schema["properties"]["metadata"] = {"type": "object"}
+    return schema
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_raycluster_matches_the_kuberay_crd(rendered, raycluster_schema, profile):
+    doc = raycluster(rendered[profile])
+    assert doc["apiVersion"] == "ray.io/v1"
+    errors = sorted(
+        jsonschema.Draft7Validator(raycluster_schema).iter_errors(doc), key=lambda e: e.path
+    )
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
+
+
+def test_the_crd_check_catches_a_misspelt_field(rendered, raycluster_schema):
+    doc = copy.deepcopy(raycluster(rendered["default"]))
+    doc["spec"]["headGroupSpec"]["rayStartParam"] = {}
+    assert list(jsonschema.Draft7Validator(raycluster_schema).iter_errors(doc))
+
+
+# --- values.schema.json and the chart's own checks -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--set", "store.kind=s3"], "/store/kind"),
+        (["--set", "workers.cpu.replicas=-1"], "/workers/cpu/replicas"),
+        (["--set", "image.pullPolicy=Sometimes"], "/image/pullPolicy"),
+        (["--set", "ray.head.rayStartParams.num-cpus=2"], "/ray/head/rayStartParams/num-cpus"),
+        (["--set", "ray.heads.image=x"], "heads"),
+        (["--set", "store.bucket=Not_A_Bucket"], "/store/bucket"),
+        (["--set", "access=nodeport"], "/access"),
+    ],
+)
+def test_schema_rejects_a_wrong_value_with_its_path(helm, args, expected):
+    result = run_helm(helm, *args)
+    assert result.returncode != 0
+    assert "values don't meet the specifications of the schema" in result.stderr
+    assert expected in result.stderr, result.stderr
+
+
+def write_values(tmp_path: Path, values: dict) -> list[str]:
+    path = tmp_path / "values.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return ["-f", str(path)]
+
+
+def test_gpu_group_without_a_node_selector_is_refused(helm, tmp_path):
+    args = write_values(tmp_path, {"workers": {"gpu": {"enabled": True}}})
+    result = run_helm(helm, *args)
+    assert result.returncode != 0
+    assert "workers.gpu.enabled is true but workers.gpu.nodeSelector is empty" in result.stderr
+
+
+def test_gpu_group_without_tolerations_is_refused(helm, tmp_path):
+    gpu = {"enabled": True, "nodeSelector": {"gpu": "yes"}, "tolerations": []}
+    result = run_helm(helm, *write_values(tmp_path, {"workers": {"gpu": gpu}}))
+    assert result.returncode != 0
+    assert "workers.gpu.tolerations is empty" in result.stderr
+
+
+def test_replicas_outside_min_max_are_refused(helm):
+    result = run_helm(helm, "--set", "workers.cpu.replicas=9", "--set", "workers.cpu.maxReplicas=4")
+    assert result.returncode != 0
+    assert "workers.cpu: replicas (9) must lie between" in result.stderr
+
+
+def test_external_store_needs_a_secret(helm):
+    result = run_helm(helm, "--set", "store.kind=external")
+    assert result.returncode != 0
+    assert "store.existingSecret is empty" in result.stderr
+
+
+def test_missing_existing_secret_is_an_error_against_a_cluster(helm):
+    # With the KubeRay CRDs known, the chart is installing for real: the store Secret must exist.
+    result = run_helm(helm, *profile_args("eks"), "--api-versions", "ray.io/v1")
+    assert result.returncode != 0
+    assert 'Secret "ray-platform-s3" (key "accessKey") was not found' in result.stderr
+
+
+# --- the Ray cluster --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("profile", GPU_PROFILES)
+def test_gpu_group_requests_gpus_tolerates_the_taint_and_scales_from_zero(rendered, profile):
+    docs = rendered[profile]
+    profile_values = load_yaml(VALUES / f"{profile}.yaml")["workers"]["gpu"]
+    gpu = group(docs, "gpu")
+    assert gpu is not None, f"{profile}: no GPU worker group"
+    assert gpu["minReplicas"] == 0 and gpu["maxReplicas"] >= 1
+    spec = gpu["template"]["spec"]
+    ray_container = spec["containers"][0]
+    want = profile_values["gpusPerWorker"]
+    assert ray_container["resources"]["limits"]["nvidia.com/gpu"] == want
+    assert ray_container["resources"]["requests"]["nvidia.com/gpu"] == want
+    assert any(
+        t["key"] == "nvidia.com/gpu" and t["effect"] == "NoSchedule" for t in spec["tolerations"]
+    )
+    assert spec["nodeSelector"] == profile_values["nodeSelector"]
+    assert ray_container["image"].endswith("-gpu")
+    assert raycluster(docs)["spec"]["enableInTreeAutoscaling"] is True
+
+
+def test_default_and_kind_have_no_gpu_group(rendered):
+    for profile in ("default", "kind"):
+        assert group(rendered[profile], "gpu") is None
+        assert "nvidia.com/gpu" not in yaml.safe_dump_all(rendered[profile])
+
+
+def tag(values: dict) -> str:
+    versions = values["versions"]
+    return f"{versions['ray']}-py{versions['python'].replace('.', '')}"
+
+
+def test_head_and_groups_have_their_own_images(helm, chart_values):
+    docs = render(
+        helm,
+        "--set",
+        "ray.head.image=reg/head:1",
+        "--set",
+        "workers.cpu.image=reg/cpu:1",
+        *profile_args("gke"),
+    )
+    images = {where: spec["containers"][0]["image"] for where, spec in pod_specs(raycluster(docs))}
+    assert images == {
+        "RayCluster/ray-platform/head": "reg/head:1",
+        "RayCluster/ray-platform/cpu": "reg/cpu:1",
+        "RayCluster/ray-platform/gpu": f"ray-platform/ray:{tag(chart_values)}-gpu",
+    }
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_token_auth_is_on_and_airflow_connections_carry_the_token(rendered, profile):
+    docs = rendered[profile]
+    cluster = raycluster(docs)
+    auth = cluster["spec"]["authOptions"]
+    assert auth["mode"] == "token"
+    name = cluster["metadata"]["name"]
+    connections = secret_data(one(docs, "Secret", "ray-platform-airflow-connections"))
+    ray_conn = json.loads(connections["AIRFLOW_CONN_RAY_DEFAULT"])
+    assert ray_conn["conn_type"] == "ray"
+    assert ray_conn["host"] == f"ray://{name}-head-svc.{NAMESPACE}.svc:10001"
+    assert ray_conn["extra"] == {"namespace": "airflow"}
+    s3_conn = json.loads(connections["AIRFLOW_CONN_S3_CHECKPOINTS"])
+    assert s3_conn["conn_type"] == "aws"
+    assert {"region_name", "checkpoint_bucket"} <= set(s3_conn["extra"])
+    assert connections["HIGGS_RAY_CONN_ID"] == "ray_default"
+    assert connections["HIGGS_CHECKPOINT_CONN_ID"] == "s3_checkpoints"
+    if profile in ("gke", "eks"):  # the keys come from the user's Secret at install time
+        assert auth["secretName"] == "ray-platform-ray-token"
+        return
+    token = secret_data(one(docs, "Secret", auth["secretName"]))["auth_token"]
+    assert len(token) >= 32 and ray_conn["password"] == token
+    store = secret_data(one(docs, "Secret", "ray-platform-store"))
+    assert (s3_conn["login"], s3_conn["password"]) == (store["accessKey"], store["secretKey"])
+    assert s3_conn["extra"]["endpoint_url"].startswith("http://ray-platform-")
+
+
+def test_eks_connection_points_at_aws_s3_and_gke_at_gcs(rendered):
+    eks = secret_data(one(rendered["eks"], "Secret", "ray-platform-airflow-connections"))
+    assert "endpoint_url" not in json.loads(eks["AIRFLOW_CONN_S3_CHECKPOINTS"])["extra"]
+    gke = secret_data(one(rendered["gke"], "Secret", "ray-platform-airflow-connections"))
+    extra = json.loads(gke["AIRFLOW_CONN_S3_CHECKPOINTS"])["extra"]
+    assert extra["endpoint_url"] == "https://storage.googleapis.com"
+
+
+# --- secrets --------------------------------------------------------------------------------
+
+
+SENSITIVE_KEYS = re.compile(
+    r"^(password|pass|token|auth_?token|access_?key|secret_?key|fernet_?key|jwt_?secret)$",
+    re.IGNORECASE,
+)
+
+
+def literal_secrets(node, path=""):
+    """Paths of keys that look like credentials and hold a literal (not a Secret reference)."""
+    if isinstance(node, dict):
+        is_reference = "secretName" in node or "secretKeyRef" in node
+        for key, value in node.items():
+            where = f"{path}.{key}" if path else str(key)
+            literal = isinstance(value, str) and value and not is_reference
+            if literal and SENSITIVE_KEYS.match(str(key)):
+                yield where
+            yield from literal_secrets(value, where)
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from literal_secrets(item, f"{path}[{i}]")
+
+
+def values_files() -> list[Path]:
+    return [CHART / "values.yaml", *sorted(VALUES.glob("*.yaml"))]
+
+
+@pytest.mark.parametrize("path", values_files(), ids=lambda p: p.name)
+def test_no_secret_value_in_a_values_file(path):
+    found = list(literal_secrets(load_yaml(path)))
+    assert not found, f"{path.name} holds credentials at {found}: reference a Secret instead"
+
+
+def test_the_secret_scan_finds_a_literal_password():
+    assert list(literal_secrets({"auth": {"password": "hunter2"}})) == ["auth.password"]
+    assert not list(literal_secrets({"secret": [{"secretName": "s", "secretKey": "password"}]}))
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_secret_values_appear_only_in_secrets(rendered, profile):
+    docs = rendered[profile]
+    values = {
+        value
+        for doc in of_kind(docs, "Secret")
+        for key, value in secret_data(doc).items()
+        if len(value) >= 12 and key not in ("username",) and not key.startswith("HIGGS_")
+    }
+    assert values
+    for doc in docs:
+        if doc["kind"] == "Secret":
+            continue
+        text = yaml.safe_dump(doc)
+        leaked = [v for v in values if v in text]
+        assert not leaked, f"{doc['kind']}/{doc['metadata']['name']} contains a secret value"
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_credentials_reach_pods_through_secret_key_refs_only(rendered, profile):
+    for doc in rendered[profile]:
+        for where, spec in pod_specs(doc):
+            for container in containers(spec):
+                for env in container.get("env") or []:
+                    if SENSITIVE_ENV.search(env["name"]):
+                        assert "value" not in env, f"{where}: {env['name']} is inlined"
+                        assert "secretKeyRef" in env["valueFrom"], f"{where}: {env['name']}"
+
+
+# --- security and resources ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_pods_run_non_root_with_requests_and_limits(rendered, profile):
+    specs = [ps for doc in rendered[profile] for ps in pod_specs(doc)]
+    assert len(specs) >= 4
+    for where, spec in specs:
+        pod_context = spec["securityContext"]
+        assert pod_context["runAsNonRoot"] is True, where
+        assert pod_context["runAsUser"] > 0, where
+        for container in containers(spec):
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False, where
+            assert context["capabilities"]["drop"] == ["ALL"], where
+            resources = container["resources"]
+            assert {"cpu", "memory"} <= set(resources["requests"]), where
+            assert {"cpu", "memory"} <= set(resources["limits"]), where
+
+
+def quantity_gib(value) -> float:
+    units = {"Ki": 2**-20, "Mi": 2**-10, "Gi": 1, "Ti": 2**10}
+    match = re.fullmatch(r"([0-9.]+)([KMGT]i)?", str(value))
+    assert match, f"unsupported quantity {value}"
+    return float(match.group(1)) * units.get(match.group(2) or "", 2**-30)
+
+
+def memory_limits(node) -> float:
+    """Sum of every resources.limits.memory below a values node."""
+    if isinstance(node, dict):
+        total = 0.0
+        limits = node.get("limits") if isinstance(node.get("limits"), dict) else None
+        if limits and "memory" in limits:
+            total += quantity_gib(limits["memory"])
+        return total + sum(memory_limits(v) for k, v in node.items() if k != "limits")
+    if isinstance(node, list):
+        return sum(memory_limits(v) for v in node)
+    return 0.0
+
+
+def test_kind_profile_fits_a_16_gb_laptop(rendered):
+    docs = rendered["kind"]
+    ray_and_store = 0.0
+    for doc in docs:
+        if "helm.sh/hook" in doc["metadata"].get("annotations", {}):
+            continue  # the helm test pod and the bucket job come and go
+        for _, spec in pod_specs(doc):
+            for container in containers(spec):
+                ray_and_store += quantity_gib(container["resources"]["limits"]["memory"])
+    cluster = raycluster(docs)["spec"]
+    ray_and_store += quantity_gib(cluster["autoscalerOptions"]["resources"]["limits"]["memory"])
+    airflow_values = load_yaml(VALUES / "airflow-kind.yaml")
+    airflow = memory_limits({k: v for k, v in airflow_values.items() if not k.endswith("Job")})
+    operator = memory_limits(load_yaml(VALUES / "kuberay-operator.yaml"))
+    total = ray_and_store + airflow + operator
+    # Leave 4 GB of a 16 GB laptop to the OS, Docker and the kind control plane.
+    assert total <= 12, f"kind profile needs {total:.1f} GiB of memory limits"
+
+
+# --- network policy ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_network_policy_guards_the_ray_head(rendered, profile, chart_values):
+    docs = rendered[profile]
+    cluster = raycluster(docs)["metadata"]["name"]
+    policy = one(docs, "NetworkPolicy")
+    # KubeRay labels the head pod ray.io/cluster=<name>, ray.io/node-type=head.
+    head_labels = {"ray.io/cluster": cluster, "ray.io/node-type": "head"}
+    selector = policy["spec"]["podSelector"]["matchLabels"]
+    assert selector.items() <= head_labels.items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    client_labels = chart_values["networkPolicy"]["clientPodLabels"]
+    peers_seen = []
+    for rule in policy["spec"]["ingress"]:
+        assert rule.get("from"), "a rule without `from` would admit every pod"
+        for peer in rule["from"]:
+            labels = peer.get("podSelector", {}).get("matchLabels")
+            peers_seen.append(labels)
+            if labels == client_labels:
+                assert sorted(p["port"] for p in rule["ports"]) == [8265, 10001]
+            elif labels is None and "ipBlock" in peer:
+                assert [p["port"] for p in rule["ports"]] == [8265]
+    assert {"ray.io/cluster": cluster} in peers_seen
+    assert client_labels in peers_seen
+    # Airflow's pods and the helm test pod carry the client labels.
+    airflow_labels = load_yaml(VALUES / "airflow.yaml")["labels"]
+    assert client_labels.items() <= airflow_labels.items()
+    test_pod = one(docs, "Pod")
+    assert client_labels.items() <= test_pod["metadata"]["labels"].items()
+
+
+# --- versions ----------------------------------------------------------------------------------
+
+
+def test_chart_versions_equal_the_lock(chart_values, lock):
+    versions = chart_values["versions"]
+    assert versions["ray"] == lock["ray"]
+    assert versions["python"] == lock["python"]
+    assert versions["airflow"] == lock["apache-airflow"]
+    chart = load_yaml(CHART / "Chart.yaml")
+    assert chart["appVersion"] == lock["ray"]
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_rendered_ray_version_and_images_match_the_lock(rendered, profile, lock):
+    cluster = raycluster(rendered[profile])
+    assert cluster["spec"]["rayVersion"] == lock["ray"]
+    want = f"{lock['ray']}-py{lock['python'].replace('.', '')}"
+    for where, spec in pod_specs(cluster):
+        image = spec["containers"][0]["image"]
+        assert image.split(":")[1] in (want, f"{want}-gpu"), f"{where}: {image}"
+    test_pod = one(rendered[profile], "Pod")
+    assert test_pod["spec"]["containers"][0]["image"].endswith(f":{want}")
+
+
+def test_airflow_values_use_the_locked_airflow_and_python(lock):
+    values = load_yaml(VALUES / "airflow.yaml")
+    want = f"{lock['apache-airflow']}-python{lock['python']}"
+    assert values["airflowVersion"] == lock["apache-airflow"]
+    assert values["images"]["airflow"]["tag"] == want
+    assert values["defaultAirflowTag"] == want
+
+
+# --- store, postgres, hooks and notes ------------------------------------------------------------
+
+
+def test_minio_is_pinned_with_a_bucket_job(rendered):
+    docs = rendered["kind"]
+    minio = one(docs, "Deployment", "ray-platform-minio")
+    image = minio["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z"
+    job = one(docs, "Job", "ray-platform-create-bucket")
+    assert "post-install" in job["metadata"]["annotations"]["helm.sh/hook"]
+    env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["BUCKET"]["value"] == "checkpoints"
+    assert env["ENDPOINT"]["value"] == f"http://ray-platform-minio.{NAMESPACE}.svc:9000"
+
+
+def test_seaweedfs_replaces_minio_on_aks(rendered):
+    docs = rendered["aks"]
+    names = {d["metadata"]["name"] for d in of_kind(docs, "Deployment")}
+    assert names == {"ray-platform-seaweedfs"}
+    connections = secret_data(one(docs, "Secret", "ray-platform-airflow-connections"))
+    extra = json.loads(connections["AIRFLOW_CONN_S3_CHECKPOINTS"])["extra"]
+    assert extra["endpoint_url"] == f"http://ray-platform-seaweedfs.{NAMESPACE}.svc:8333"
+
+
+def test_external_store_runs_no_store_and_no_bucket_job(rendered):
+    for profile in ("gke", "eks"):
+        docs = rendered[profile]
+        assert not of_kind(docs, "Deployment")
+        assert not of_kind(docs, "Job")
+        assert not [d for d in of_kind(docs, "Secret") if d["metadata"]["name"].endswith("-store")]
+
+
+def test_kind_postgres_backs_airflow_metadata(rendered):
+    docs = rendered["kind"]
+    secret = secret_data(one(docs, "Secret", "ray-platform-airflow-metadata"))
+    assert secret["connection"].startswith("postgresql://airflow:")
+    assert f"@ray-platform-postgres.{NAMESPACE}.svc:5432/airflow" in secret["connection"]
+    kind_airflow = load_yaml(VALUES / "airflow-kind.yaml")
+    assert kind_airflow["data"]["metadataSecretName"] == "ray-platform-airflow-metadata"
+    one(docs, "StatefulSet", "ray-platform-postgres")
+    for profile in GPU_PROFILES:
+        assert not of_kind(rendered[profile], "StatefulSet")
+
+
+def test_airflow_values_name_the_secrets_the_chart_makes(rendered):
+    airflow = load_yaml(VALUES / "airflow.yaml")
+    names = {d["metadata"]["name"] for d in of_kind(rendered["kind"], "Secret")}
+    env_from = yaml.safe_load(airflow["extraEnvFrom"])
+    assert {e["secretRef"]["name"] for e in env_from} <= names
+    assert {s["secretName"] for s in airflow["secret"]} <= names
+
+
+def test_helm_test_hook_checks_ray_and_the_store(rendered):
+    pod = one(rendered["default"], "Pod")
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    script = pod["spec"]["containers"][0]["args"][0]
+    assert "ray.init(" in script and "bucket_exists" in script
+    env = {e["name"] for e in pod["spec"]["containers"][0]["env"]}
+    assert {"RAY_ADDRESS", "RAY_AUTH_TOKEN", "AWS_ACCESS_KEY_ID", "S3_BUCKET"} <= env
+
+
+def render_notes(helm, tmp_path: Path, *args: str) -> str:
+    """NOTES.txt as helm prints it after install (helm template skips it, so render a copy)."""
+    chart = tmp_path / "chart"
+    shutil.copytree(CHART, chart)
+    notes = (chart / "templates" / "NOTES.txt").read_text()
+    (chart / "templates" / "NOTES.txt").unlink()
+    (chart / "templates" / "_notes_probe.tpl").write_text(
+        '{{- define "notes-probe" -}}\n' + notes + "\n{{- end -}}\n"
+    )
+    (chart / "templates" / "notes-probe.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n"
+        '  notes: {{ include "notes-probe" . | quote }}\n'
+    )
+    docs = render(helm, *args, "--show-only", "templates/notes-probe.yaml", chart=chart)
+    return docs[0]["data"]["notes"]
+
+
+def test_notes_tell_how_to_reach_airflow_ray_and_the_store(helm, tmp_path):
+    kind = render_notes(helm, tmp_path / "kind", *profile_args("kind"))
+    for line in ("http://localhost:8080", "http://localhost:8265", "http://localhost:9001"):
+        assert line in kind
+    assert "get secret ray-platform-airflow-admin" in kind
+    assert "make e2e" in kind
+    cloud = render_notes(helm, tmp_path / "gke", *profile_args("gke"))
+    assert "port-forward svc/airflow-api-server 8080:8080" in cloud
+    assert "port-forward svc/ray-platform-head-svc 8265:8265" in cloud
+    assert "https://storage.googleapis.com" in cloud

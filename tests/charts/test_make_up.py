@@ -1,0 +1,226 @@
+"""`make up` / `make down` stop before changing anything when a prerequisite is missing.
+
+They run with a PATH holding only the basic tools plus stand-ins that log every call: a docker
+whose engine is down ('docker info' fails), and helm and kubectl that would do nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.charts.conftest import ROOT
+
+BASICS = ["bash", "sh", "make", "awk", "dirname", "basename", "grep", "cat", "env", "seq"]
+ENGINE_DOWN = """#!/bin/sh
+echo "docker $*" >> "$CALLS"
+if [ "$1" = info ]; then
+  echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock." >&2
+  exit 1
+fi
+"""
+LOGGED = '#!/bin/sh\necho "$(basename "$0") $*" >> "$CALLS"\n'
+
+
+def make_bin(tmp_path: Path, *fakes: str) -> Path:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in BASICS:
+        real = shutil.which(name)
+        assert real, f"{name} is needed to run make"
+        (bin_dir / name).symlink_to(real)
+    for name in fakes:
+        script = bin_dir / name
+        script.write_text(ENGINE_DOWN if name == "docker" else LOGGED)
+        script.chmod(0o755)
+    return bin_dir
+
+
+def run_make(tmp_path: Path, target: str, bin_dir: Path, **env: str):
+    calls = tmp_path / "calls.log"
+    calls.write_text("")
+    environment = {"PATH": str(bin_dir), "HOME": str(tmp_path), "CALLS": str(calls), **env}
+    result = subprocess.run(
+        [str(bin_dir / "make"), "--no-print-directory", "-C", str(ROOT), target],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return result, calls.read_text().splitlines()
+
+
+def test_engine_down_and_no_kind(tmp_path):
+    bin_dir = make_bin(tmp_path, "docker", "helm", "kubectl")
+    result, calls = run_make(tmp_path, "up", bin_dir, HELM=str(bin_dir / "helm"))
+    assert result.returncode != 0
+    assert "missing prerequisites, nothing was changed" in result.stderr
+    assert "docker is installed but its engine is not running" in result.stderr
+    assert "kind is not installed" in result.stderr
+    assert "https://kind.sigs.k8s.io" in result.stderr
+    assert "helm" not in result.stderr and "kubectl" not in result.stderr
+    assert calls == ["docker info"], f"make up ran {calls}"
+
+
+def test_minikube_is_checked_when_chosen(tmp_path):
+    bin_dir = make_bin(tmp_path, "docker", "helm", "kubectl")
+    result, calls = run_make(
+        tmp_path, "up", bin_dir, CLUSTER="minikube", HELM=str(bin_dir / "helm")
+    )
+    assert result.returncode != 0
+    assert "minikube is not installed" in result.stderr
+    assert "kind is not installed" not in result.stderr
+    assert calls == ["docker info"]
+
+
+def test_every_missing_tool_is_listed_with_how_to_install_it(tmp_path):
+    bin_dir = make_bin(tmp_path)
+    result, calls = run_make(tmp_path, "up", bin_dir, HELM=str(tmp_path / "no-helm"))
+    assert result.returncode != 0
+    for line in (
+        "docker is not installed: install Docker Engine",
+        "kind is not installed",
+        "helm is not installed: 'make tools'",
+        "kubectl is not installed: see https://kubernetes.io/docs/tasks/tools/",
+    ):
+        assert line in result.stderr
+    assert calls == []
+
+
+def test_an_unknown_cluster_kind_is_refused(tmp_path):
+    bin_dir = make_bin(tmp_path, "docker", "helm", "kubectl")
+    result, calls = run_make(tmp_path, "up", bin_dir, CLUSTER="gke")
+    assert result.returncode != 0
+    assert "CLUSTER must be kind or minikube" in result.stderr
+    assert "charts/README.md" in result.stderr
+    assert calls == []
+
+
+@pytest.mark.parametrize("target", ["down", "e2e"])
+def test_down_and_e2e_need_the_cluster_tool(tmp_path, target):
+    bin_dir = make_bin(tmp_path, "docker", "helm", "kubectl")
+    result, calls = run_make(tmp_path, target, bin_dir)
+    assert result.returncode != 0
+    assert "kind is not installed" in result.stderr
+    assert calls == []
+
+
+def test_scripts_are_strict_bash():
+    for script in sorted((ROOT / "charts" / "scripts").glob("*.sh")):
+        text = script.read_text()
+        if script.name != "lib.sh":
+            assert text.startswith("#!/usr/bin/env bash\n"), script.name
+            assert "set -euo pipefail" in text, script.name
+            assert os.access(script, os.X_OK), f"{script.name} is not executable"
+        syntax = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+        assert syntax.returncode == 0, syntax.stderr
+
+
+# A working toolchain, faked: every call is logged, kind remembers its cluster in a file, and
+# kubectl reports a ready Ray cluster, so `make up` runs its whole sequence in a second.
+FAKE_KIND = """#!/bin/sh
+echo "kind $*" >> "$CALLS"
+case "$1 $2" in
+  "get clusters") [ -f "$STATE/cluster" ] && echo ray-platform ;;
+  "create cluster") touch "$STATE/cluster" ;;
+  "delete cluster") rm -f "$STATE/cluster" ;;
+esac
+exit 0
+"""
+FAKE_KUBECTL = """#!/bin/sh
+echo "kubectl $*" >> "$CALLS"
+case "$*" in
+  *"get raycluster"*) printf ready ;;
+  *"get pods"*"jsonpath"*) printf 'true\\ntrue\\n' ;;
+  *"get pods"*) printf 'head\\nworker\\n' ;;
+  *"get secret"*) printf 'c2VjcmV0LXB3' ;;
+  *"dags list"*) echo higgs_xgboost ;;
+  *"python -"*) cat > /dev/null; echo "success evaluate=success report=success" ;;
+esac
+exit 0
+"""
+WORKING = ["base64", "wc", "touch", "rm", "date"]
+
+
+def working_bin(tmp_path: Path) -> Path:
+    bin_dir = make_bin(tmp_path, "helm")
+    for name in WORKING:
+        (bin_dir / name).symlink_to(shutil.which(name))
+    for name, text in {
+        "docker": '#!/bin/sh\necho "docker $*" >> "$CALLS"\n',
+        "kind": FAKE_KIND,
+        "kubectl": FAKE_KUBECTL,
+    }.items():
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    (tmp_path / "state").mkdir()
+    return bin_dir
+
+
+def test_make_up_runs_every_step_in_order_and_again_without_recreating(tmp_path):
+    bin_dir = working_bin(tmp_path)
+    env = {"HELM": str(bin_dir / "helm"), "STATE": str(tmp_path / "state")}
+    result, calls = run_make(tmp_path, "up", bin_dir, **env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    steps = [c for c in calls if not c.startswith("kubectl") and c != "docker info"]
+    assert steps[0] == "kind get clusters"
+    assert steps[1].startswith("kind create cluster --name ray-platform --config ")
+    assert steps[1].endswith("kind-config.yaml --wait 120s")
+    builds = [c for c in steps if c.startswith("docker build")]
+    assert "-t ray-platform/ray:2.60.0-py311" in builds[0]
+    assert "-t ray-platform/airflow:3.3.2-python3.11" in builds[1]
+    loads = [c for c in steps if c.startswith("kind load")]
+    assert len(loads) == 2
+    installs = [c.split(" --install ")[1].split()[0:2] for c in steps if " --install " in c]
+    assert installs == [
+        ["kuberay-operator", "kuberay/kuberay-operator"],
+        ["ray-platform", str(ROOT / "charts" / "ray-platform")],
+        ["airflow", "apache-airflow/airflow"],
+    ]
+    helm_calls = [c for c in steps if " --install " in c]
+    assert "--version 1.7.0" in helm_calls[0]
+    assert "charts/values/kind.yaml" in helm_calls[1]
+    assert "airflow.yaml" in helm_calls[2] and "airflow-kind.yaml" in helm_calls[2]
+    assert all("--wait" in c for c in helm_calls)
+    assert "http://localhost:8080" in result.stdout and "password secret-pw" in result.stdout
+    assert "make e2e" in result.stdout
+
+    again, calls = run_make(tmp_path, "up", bin_dir, **env)
+    assert again.returncode == 0
+    assert "exists: reusing it" in again.stdout
+    assert not [c for c in calls if c.startswith("kind create")]
+
+
+def test_make_down_deletes_the_cluster_once(tmp_path):
+    bin_dir = working_bin(tmp_path)
+    env = {"STATE": str(tmp_path / "state")}
+    (tmp_path / "state" / "cluster").touch()
+    result, calls = run_make(tmp_path, "down", bin_dir, **env)
+    assert result.returncode == 0, result.stderr
+    assert "kind delete cluster --name ray-platform" in calls
+    again, calls = run_make(tmp_path, "down", bin_dir, **env)
+    assert again.returncode == 0 and "nothing to remove" in again.stdout
+    assert not [c for c in calls if "delete" in c]
+
+
+def test_make_e2e_triggers_higgs_and_follows_it_to_success(tmp_path):
+    bin_dir = working_bin(tmp_path)
+    (tmp_path / "state" / "cluster").touch()
+    env = {"STATE": str(tmp_path / "state"), "ROWS": "5000", "ROUNDS": "3"}
+    result, calls = run_make(tmp_path, "e2e", bin_dir, **env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    airflow = [c.split(" -- ", 1)[1] for c in calls if " exec " in c]
+    assert airflow[0].startswith("airflow dags list")
+    assert airflow[1] == "airflow dags unpause higgs_xgboost"
+    trigger = airflow[2]
+    assert trigger.startswith("airflow dags trigger higgs_xgboost --run-id e2e__")
+    assert '"rows": 5000, "rounds": 3, "num_actors": 2' in trigger
+    assert all(
+        "--context kind-ray-platform -n airflow-ray exec" in c for c in calls if " exec " in c
+    )
+    assert "success in" in result.stdout
