@@ -13,15 +13,35 @@ import os
 
 from airflow.sdk import Param, dag, task
 
-# Imported here, not inside the tasks: the Ray workers cannot import the DAG folder, so the
-# helpers travel with the task functions, pickled by value (the provider does that for any
-# module under the DAG folder that the DAG file has imported).
+# The helpers are imported here, not inside the tasks: the Ray workers cannot import the DAG
+# folder, so they travel with the task functions, pickled by value (the provider does that for
+# any module under the DAG folder that the DAG file has imported).
+from higgs.frames import to_modin
+from higgs.model import TRAINERS, split
 from higgs.model import evaluate as score_model
-from higgs.model import split, train_xgboost_ray
 from higgs.sources import load
 
 RAY_CONN_ID = os.environ.get("HIGGS_RAY_CONN_ID", "ray_default")
 CHECKPOINT_CONN_ID = os.environ.get("HIGGS_CHECKPOINT_CONN_ID", "s3_checkpoints")
+# An s3:// source is read with this aws connection (by default the checkpoint store's).
+SOURCE_CONN_ID = os.environ.get("HIGGS_SOURCE_CONN_ID", CHECKPOINT_CONN_ID)
+
+
+def s3_fields(conn_id: str) -> dict[str, str]:
+    """Templates for an aws connection's endpoint and keys, rendered by Airflow at run time.
+
+    The Ray worker that runs the task cannot read Airflow connections, so Airflow renders them
+    into the task's arguments, which travel to Ray with the task (never through XCom); Airflow
+    masks the secret in the rendered fields it shows.
+    """
+    conn = f"conn.get({conn_id!r})"
+    return {
+        "endpoint_url": f"{{{{ {conn}.extra_dejson.get('endpoint_url', '') }}}}",
+        "region": f"{{{{ {conn}.extra_dejson.get('region_name', '') }}}}",
+        "access_key": f"{{{{ {conn}.login or '' }}}}",
+        "secret_key": f"{{{{ {conn}.password or '' }}}}",
+    }
+
 
 PARAMS = {
     "source": Param(
@@ -42,8 +62,8 @@ PARAMS = {
     "gpus_per_actor": Param(1, type="integer", minimum=1, maximum=8),
     "trainer": Param(
         "xgboost_ray",
-        enum=["xgboost_ray"],
-        description="xgboost_ray (Ray Train's XGBoostTrainer: not yet)",
+        enum=list(TRAINERS),
+        description="xgboost_ray (default) or ray_train (Ray Train's XGBoostTrainer)",
     ),
     "sha256": Param(None, type=["string", "null"], description="expected SHA-256 of a download"),
 }
@@ -59,8 +79,11 @@ PARAMS = {
 )
 def higgs_xgboost():
     @task.ray(ray_conn_id=RAY_CONN_ID, num_cpus=1)
-    def load_dataframe(params=None):
-        frame = load(params["source"], params["rows"], sha256=params.get("sha256"))
+    def load_dataframe(source_store, params=None):
+        frame = load(
+            params["source"], params["rows"], sha256=params.get("sha256"), s3_conn=source_store
+        )
+        frame = to_modin(frame)
         print(f"loaded {len(frame):,} rows x {frame.shape[1]} columns from {params['source']}")
         return frame
 
@@ -75,7 +98,7 @@ def higgs_xgboost():
     )
     def train_model(data, params=None):
         train, validation, _ = data
-        booster, history, seconds = train_xgboost_ray(
+        booster, history, seconds = TRAINERS[params["trainer"]](
             train,
             validation,
             rounds=params["rounds"],
@@ -84,7 +107,7 @@ def higgs_xgboost():
             use_gpu=params["use_gpu"],
             gpus_per_actor=params["gpus_per_actor"],
         )
-        print(f"trained {params['rounds']} rounds in {seconds:.1f}s")
+        print(f"trained {params['rounds']} rounds with {params['trainer']} in {seconds:.1f}s")
         return {"booster": booster, "history": history, "train_seconds": seconds}
 
     @task.ray(ray_conn_id=RAY_CONN_ID, num_cpus=1)
@@ -94,6 +117,7 @@ def higgs_xgboost():
             train_seconds=round(trained["train_seconds"], 2),
             train_rows=len(data[0]),
             rounds=params["rounds"],
+            trainer=params["trainer"],
             device="cuda" if params["use_gpu"] else "cpu",
         )
         return metrics
@@ -128,7 +152,7 @@ def higgs_xgboost():
         print(f"model:   {saved['model']}\nmetrics: {saved['metrics']}")
         return metrics
 
-    data = create_data(load_dataframe())
+    data = create_data(load_dataframe(s3_fields(SOURCE_CONN_ID)))
     trained = train_model(data)
     metrics = evaluate(data, trained)
     report(metrics, save_model(trained, metrics))

@@ -1,18 +1,22 @@
-"""Split, train (xgboost-ray) and evaluate: the pipeline's modelling steps as plain functions."""
+"""Split, train (xgboost-ray or Ray Train) and evaluate: the modelling steps as plain functions."""
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from higgs.frames import to_pandas
 from higgs.schema import LABEL, STANDARD_TEST_ROWS
 
 
-def split(frame: pd.DataFrame, validation_fraction: float = 0.1):
+def split(frame, validation_fraction: float = 0.1):
     """(train, validation, test): the last rows are the test set, as in the standard split.
+
+    Works on pandas and modin frames alike (positional slicing only).
 
     The test set is the last 500,000 rows of the full data; a prefix of the data (``rows``)
     keeps the last tenth instead, capped at 500,000, so small runs still have a test set.
@@ -52,8 +56,8 @@ def train_xgboost_ray(
     from xgboost_ray import train as ray_train
 
     started = time.monotonic()
-    dtrain = RayDMatrix(train, label=LABEL)
-    dvalidation = RayDMatrix(validation, label=LABEL)
+    dtrain = RayDMatrix(to_pandas(train), label=LABEL)
+    dvalidation = RayDMatrix(to_pandas(validation), label=LABEL)
     history: dict[str, Any] = {}
     booster = ray_train(
         xgboost_params(use_gpu),
@@ -72,11 +76,97 @@ def train_xgboost_ray(
     return booster, history, time.monotonic() - started
 
 
+def train_ray_train(
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    *,
+    rounds: int,
+    num_actors: int,
+    cpus_per_actor: int,
+    use_gpu: bool = False,
+    gpus_per_actor: int = 1,
+    storage_path: str | None = None,
+):
+    """Distributed training with Ray Train's ``XGBoostTrainer``; same contract as xgboost-ray.
+
+    xgboost-ray's last release (0.1.19) pins the project to xgboost 2.0.x; Ray Train is its
+    maintained successor. The frames are already in the object store, so each worker takes its
+    rows from one shared reference (rank::world_size) instead of going through Ray Data, which
+    would need spare CPUs beside the training workers. Ray Train persists the final booster as
+    a checkpoint under ``storage_path`` (``HIGGS_RAY_TRAIN_STORAGE``, default a temporary
+    directory): on a multi-node cluster point it at shared storage.
+    """
+    import shutil
+    import tempfile
+
+    import ray
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.xgboost import RayTrainReportCallback, XGBoostTrainer
+
+    started = time.monotonic()
+    owned_storage = None
+    storage_path = storage_path or os.environ.get("HIGGS_RAY_TRAIN_STORAGE")
+    if not storage_path:
+        storage_path = owned_storage = tempfile.mkdtemp(prefix="higgs-ray-train-")
+    config = {
+        "params": xgboost_params(use_gpu),
+        "rounds": rounds,
+        "train": ray.put(to_pandas(train)),
+        "validation": ray.put(to_pandas(validation)),
+    }
+    resources = {"CPU": cpus_per_actor, **({"GPU": gpus_per_actor} if use_gpu else {})}
+    trainer = XGBoostTrainer(
+        _ray_train_worker,
+        train_loop_config=config,
+        scaling_config=ScalingConfig(
+            num_workers=num_actors, use_gpu=use_gpu, resources_per_worker=resources
+        ),
+        run_config=RunConfig(storage_path=storage_path, name=f"higgs-{os.getpid()}"),
+    )
+    try:
+        result = trainer.fit()
+        booster = RayTrainReportCallback.get_model(result.checkpoint)
+    finally:
+        if owned_storage:
+            shutil.rmtree(owned_storage, ignore_errors=True)
+    history = {"final": {name: float(value) for name, value in (result.metrics or {}).items()}}
+    return booster, history, time.monotonic() - started
+
+
+def _ray_train_worker(config: dict[str, Any]) -> None:
+    """One Ray Train worker: its share of the rows, then collective xgboost.train."""
+    import ray
+    import ray.train
+    import xgboost as xgb
+    from ray.train.xgboost import RayTrainReportCallback
+
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+
+    def shard(ref) -> xgb.DMatrix:
+        frame = ray.get(ref).iloc[rank::world]
+        return xgb.DMatrix(frame.drop(columns=[LABEL]), label=frame[LABEL])
+
+    dtrain, dvalidation = shard(config["train"]), shard(config["validation"])
+    xgb.train(
+        config["params"],
+        dtrain,
+        num_boost_round=config["rounds"],
+        evals=[(dtrain, "train"), (dvalidation, "validation")],
+        verbose_eval=max(1, config["rounds"] // 10),
+        callbacks=[RayTrainReportCallback(frequency=0, checkpoint_at_end=True)],
+    )
+
+
+TRAINERS = {"xgboost_ray": train_xgboost_ray, "ray_train": train_ray_train}
+
+
 def evaluate(booster, test: pd.DataFrame) -> dict[str, float]:
     """AUC, log loss and accuracy of ``booster`` on the held-out test set."""
     import xgboost as xgb
     from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 
+    test = to_pandas(test)
     labels = test[LABEL].to_numpy()
     scores = booster.predict(xgb.DMatrix(test.drop(columns=[LABEL])))
     return {

@@ -159,23 +159,52 @@ def download(url: str, cache_dir: Path, *, sha256: str | None = None) -> Path:
 
 
 def download_s3(uri: str, cache_dir: Path, conn: dict) -> Path:
-    """Fetch ``s3://bucket/key`` with the minio client (``conn``: endpoint, keys, region)."""
+    """Fetch ``s3://bucket/key`` into the cache with the minio client.
+
+    ``conn`` holds ``endpoint_url`` (AWS S3 when empty), ``access_key``, ``secret_key`` and
+    ``region``. The object is downloaded to a temporary name and renamed when complete, so an
+    interrupted download is never mistaken for the data.
+    """
     from minio import Minio
+    from minio.error import S3Error
+    from urllib3.exceptions import HTTPError
 
     parsed = urlparse(uri)
+    bucket, key = parsed.netloc, parsed.path.lstrip("/")
+    if not bucket or not key:
+        raise HiggsDataError(f"source={uri!r}: expected s3://BUCKET/KEY")
     endpoint = urlparse(conn.get("endpoint_url") or "https://s3.amazonaws.com")
     client = Minio(
         endpoint.netloc,
-        access_key=conn.get("access_key"),
-        secret_key=conn.get("secret_key"),
+        access_key=conn.get("access_key") or None,
+        secret_key=conn.get("secret_key") or None,
         secure=endpoint.scheme == "https",
         region=conn.get("region") or "us-east-1",
     )
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    target = cache_dir / Path(parsed.path).name
-    if not target.exists():
-        log.info("Downloading %s", uri)
-        client.fget_object(parsed.netloc, parsed.path.lstrip("/"), str(target))
+    target = cache_dir / "s3" / bucket / key
+    if target.exists():
+        log.info("Using cached %s", target)
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        size = client.stat_object(bucket, key).size
+        log.info("Downloading %s (%s) from %s", uri, _size(size), endpoint.netloc)
+        client.fget_object(bucket, key, str(target))
+    except S3Error as exc:
+        raise HiggsDataError(
+            f"source={uri!r} on {endpoint.netloc}: {exc.code} ({exc.message}); check the key "
+            "and the credentials of the source connection (HIGGS_SOURCE_CONN_ID)"
+        ) from exc
+    except (HTTPError, OSError) as exc:
+        raise HiggsDataError(
+            f"source={uri!r}: cannot reach {endpoint.geturl()} ({type(exc).__name__}: {exc}); "
+            "check endpoint_url in the source connection's extra"
+        ) from exc
+    got = target.stat().st_size
+    if got != size:
+        target.unlink()
+        raise HiggsDataError(f"{uri}: downloaded {got} bytes, expected {size}; run again")
+    log.info("Downloaded %s (%s)", target, _size(size))
     return target
 
 

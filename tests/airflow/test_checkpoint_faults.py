@@ -55,6 +55,28 @@ def test_ray_restart_between_producer_and_consumer(airflow, spare_ray_head, tmp_
     spare_ray_head.stop()
 
 
+def test_node_lost_between_producer_and_consumer(airflow, spare_ray_head, tmp_path):
+    """The registry still knows the result but Ray lost it with its node: restore, go on."""
+    spare_ray_head.start()
+    node = spare_ray_head.add_worker_node({"doomed": 1})
+    gate = tmp_path / "gate"
+    run_id = airflow.trigger("ckpt_node_lost", {"gate": str(gate)})
+    wait_for_task(airflow, "ckpt_node_lost", run_id, "produce", {"success"})
+    produce_log = airflow.task_log("ckpt_node_lost", run_id, "produce")
+    assert "Checkpoint written to s3://ray-checkpoints/checkpoints/ckpt_node_lost/" in produce_log
+
+    spare_ray_head.kill_worker_node(node)  # the only copy of the value goes with it
+    gate.touch()
+
+    state = airflow.wait_for_run("ckpt_node_lost", run_id, 600)
+    consume_log = airflow.task_log("ckpt_node_lost", run_id, "consume")
+    assert state == "success", consume_log
+    assert report(airflow, "ckpt_node_lost", run_id)["checksum"] == EXPECTED
+    assert "Ray lost the result of produce; restoring it" in consume_log
+    assert "restored produce from s3://ray-checkpoints/checkpoints/ckpt_node_lost/" in consume_log
+    spare_ray_head.stop()
+
+
 def test_store_down_during_checkpoint_then_retry_succeeds(airflow, flaky_s3):
     run_id = airflow.trigger("ckpt_s3_down")
     wait_for_task(airflow, "ckpt_s3_down", run_id, "produce", {"up_for_retry"})

@@ -21,7 +21,13 @@ def wait_for_gate(path: str, timeout: float = 900.0) -> str:
     return path
 
 
-def build(dag_id: str, ray_conn_id: str, aws_conn_id: str, gated: bool):
+def build(
+    dag_id: str,
+    ray_conn_id: str,
+    aws_conn_id: str,
+    gated: bool,
+    producer_resources: dict[str, float] | None = None,
+):
     @dag(
         dag_id=dag_id,
         schedule=None,
@@ -30,7 +36,12 @@ def build(dag_id: str, ray_conn_id: str, aws_conn_id: str, gated: bool):
         default_args={"retries": 0 if gated else 1, "retry_delay": timedelta(seconds=20)},
     )
     def faults():
-        @task.ray(ray_conn_id=ray_conn_id, checkpoint=True, checkpoint_conn_id=aws_conn_id)
+        @task.ray(
+            ray_conn_id=ray_conn_id,
+            checkpoint=True,
+            checkpoint_conn_id=aws_conn_id,
+            resources=producer_resources,
+        )
         def produce():
             value = make_value()
             print(f"produced checksum {checksum(value)}")
@@ -57,5 +68,7 @@ def build(dag_id: str, ray_conn_id: str, aws_conn_id: str, gated: bool):
 
 
 build("ckpt_ray_restart", "ray_spare", "s3_checkpoints", gated=True)
+# The producer runs on a worker node that the test then kills (node loss).
+build("ckpt_node_lost", "ray_spare", "s3_checkpoints", gated=True, producer_resources={"doomed": 1})
 build("ckpt_corrupt", "ray_default", "s3_checkpoints", gated=True)
 build("ckpt_s3_down", "ray_default", "s3_flaky", gated=False)

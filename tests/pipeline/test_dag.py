@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.pipeline.conftest import DAGS
+from tests.conftest import PROJECT_DAGS
 
 
 @pytest.fixture(scope="module")
 def dag():
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(DAGS / "higgs_xgboost.py"))
+    bag = DagBag(dag_folder=str(PROJECT_DAGS / "higgs_xgboost.py"))
     assert bag.import_errors == {}
     return bag.dags["higgs_xgboost"]
 

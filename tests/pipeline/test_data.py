@@ -154,3 +154,44 @@ def test_download_with_wrong_checksum_is_refused(tmp_path, http_server):
     write_csv(root / "HIGGS.csv.gz", synthetic_higgs(100))
     with pytest.raises(HiggsDataError, match="does not match the expected"):
         load(f"{url}/HIGGS.csv.gz", 10, cache_dir=tmp_path / "c", sha256="0" * 64)
+
+
+def _s3_fields(server, **overrides) -> dict[str, str]:
+    fields = {
+        "endpoint_url": server.endpoint_url,
+        "region": "us-east-1",
+        "access_key": server.access_key,
+        "secret_key": server.secret_key,
+    }
+    return {**fields, **overrides}
+
+
+def test_reads_from_s3_into_the_cache(tmp_path, s3):
+    frame = synthetic_higgs(3_000, seed=4)
+    csv_file = write_csv(tmp_path / "higgs-small.csv.gz", frame)
+    s3.client().fput_object(s3.bucket, "datasets/higgs-small.csv.gz", str(csv_file))
+    uri = f"s3://{s3.bucket}/datasets/higgs-small.csv.gz"
+    cache = tmp_path / "cache"
+
+    loaded = load(uri, 2_500, cache_dir=cache, s3_conn=_s3_fields(s3))
+    assert loaded.shape == (2_500, 29)
+    assert np.allclose(loaded.to_numpy(), frame.iloc[:2_500].to_numpy(), atol=1e-6)
+    cached = cache / "s3" / s3.bucket / "datasets" / "higgs-small.csv.gz"
+    assert cached.read_bytes() == csv_file.read_bytes()
+    assert not list(cached.parent.glob("*.part*"))  # no temporary file left
+
+
+@pytest.mark.parametrize(
+    ("key", "overrides", "message"),
+    [
+        ("datasets/missing.csv.gz", {}, r"NoSuchKey.*check the key and the credentials"),
+        ("datasets/x.csv.gz", {"secret_key": "wrong-secret-key"}, r"check the key and the cred"),
+        ("datasets/x.csv.gz", {"endpoint_url": "http://127.0.0.1:9"}, r"cannot reach .*:9"),
+        ("", {}, r"expected s3://BUCKET/KEY"),
+    ],
+)
+def test_s3_source_errors_name_the_cause(tmp_path, s3, key, overrides, message):
+    uri = f"s3://{s3.bucket}/{key}"
+    with pytest.raises(HiggsDataError, match=message):
+        load(uri, 10, cache_dir=tmp_path, s3_conn=_s3_fields(s3, **overrides))
+    assert not list(tmp_path.rglob("*.csv.gz"))

@@ -77,13 +77,64 @@ class RayHead:
             command.append("--include-dashboard=false")
         if self.object_store_bytes:
             command.append(f"--object-store-memory={self.object_store_bytes}")
+        for attempt in (1, 2):
+            result = subprocess.run(
+                command, env=self.env(), capture_output=True, text=True, timeout=180, check=False
+            )
+            if result.returncode == 0:
+                return self
+            self.stop()
+            # On a loaded 2-core machine the raylet can miss ray's 50 s startup deadline.
+            if attempt == 1 and "timed out during startup" in result.stderr:
+                continue
+            break
+        raise RuntimeError(f"ray start failed:\n{result.stdout}\n{result.stderr}")
+
+    def add_worker_node(self, resources: dict[str, float], num_cpus: int = 1) -> int:
+        """Join a second raylet on this machine; returns its node manager port (its name).
+
+        It shares the head's temp dir, so ``stop()`` stops it with the head.
+        """
+        import json
+
+        node_port = free_port()
         result = subprocess.run(
-            command, env=self.env(), capture_output=True, text=True, timeout=180, check=False
+            [
+                RAY_BIN,
+                "start",
+                f"--address={self.address}",
+                "--node-ip-address=127.0.0.1",
+                f"--num-cpus={num_cpus}",
+                f"--resources={json.dumps(resources)}",
+                f"--node-manager-port={node_port}",
+                f"--temp-dir={self.temp_dir}",
+                "--disable-usage-stats",
+            ],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
         )
         if result.returncode != 0:
-            self.stop()
-            raise RuntimeError(f"ray start failed:\n{result.stdout}\n{result.stderr}")
-        return self
+            raise RuntimeError(f"ray start (worker node) failed:\n{result.stderr}")
+        return node_port
+
+    def kill_worker_node(self, node_port: int) -> None:
+        """SIGKILL a worker node's raylet and everything it started: the node is lost."""
+        flag = f"--node_manager_port={node_port}"
+        raylets = processes_matching(lambda cmdline: flag in cmdline)
+        if not raylets:
+            raise RuntimeError(f"no raylet with {flag} is running")
+        doomed = list(raylets)
+        for raylet in raylets:
+            doomed += raylet.children(recursive=True)
+        for proc in doomed:
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(doomed, timeout=30)
 
     def _is_mine(self, cmdline: list[str]) -> bool:
         # Ray rewrites 127.0.0.1 to the node IP in some command lines, so match the port.

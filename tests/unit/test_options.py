@@ -66,3 +66,20 @@ def test_memory_sizes(value, expected):
 def test_bad_arguments_name_themselves(argument, value):
     with pytest.raises(RayArgumentError, match=argument):
         options(**{argument: value})
+
+
+def test_the_decorator_keeps_custom_resources_for_ray():
+    """BaseOperator has a ``resources`` attribute of its own; ours must not collide with it."""
+    from airflow.sdk import dag, task
+
+    @dag(schedule=None)
+    def with_resources():
+        @task.ray(resources={"doomed": 1}, num_cpus=2, memory="1GiB")
+        def work():
+            return 1
+
+        work()
+
+    operator = with_resources().get_task("work")
+    assert operator.ray_resources == {"doomed": 1}
+    assert operator.num_cpus == 2 and operator.memory == "1GiB"

@@ -114,7 +114,8 @@ class RayDecoratedOperator(DecoratedOperator):
         self.num_cpus = num_cpus
         self.num_gpus = num_gpus
         self.memory = memory
-        self.resources = resources
+        # Not `self.resources`: BaseOperator converts that attribute to Airflow Resources.
+        self.ray_resources = resources
         self.runtime_env = runtime_env
         self.checkpoint = checkpoint
         self.checkpoint_conn_id = checkpoint_conn_id or DEFAULT_CHECKPOINT_CONN_ID
@@ -204,10 +205,15 @@ class RayDecoratedOperator(DecoratedOperator):
             num_cpus=self.num_cpus,
             num_gpus=self.num_gpus,
             memory=self.memory,
-            resources=self.resources,
+            resources=self.ray_resources,
             runtime_env=self.runtime_env,
             connection_runtime_env=settings.runtime_env,
         )
+        if self.checkpoint:
+            # A checkpointed result that Ray loses (its node died) comes back from the
+            # checkpoint. Without this, Ray would rebuild it by re-running the callable behind
+            # Airflow's back, and wait for ever if no live node offers the task's resources.
+            options["max_retries"] = 0
         if upstream:
             self.log.info(
                 "Upstream results from Ray: %s",

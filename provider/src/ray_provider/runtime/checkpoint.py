@@ -75,8 +75,8 @@ def _write_once(store: S3Store, value: Any, prefix: str, result_type: str) -> di
     parts: dict[str, dict[str, Any]] = {}
 
     @contextlib.contextmanager
-    def open_part(name: str) -> Iterator[Any]:
-        with store.upload_stream(prefix + name) as writer:
+    def open_part(name: str, length: int = -1) -> Iterator[Any]:
+        with store.upload_stream(prefix + name, length) as writer:
             yield writer
         parts[name] = {"size": writer.size, "sha256": writer.sha256.hexdigest()}
 

@@ -23,7 +23,7 @@ from ray import cloudpickle
 
 from ray_provider.runtime.portable import PortableModin
 
-PartOpener = Callable[[str], AbstractContextManager[IO[bytes]]]
+PartOpener = Callable[..., AbstractContextManager[IO[bytes]]]  # (name, length=-1)
 
 # Containers with more items than this are stored whole (cloudpickle), not part by part.
 MAX_PARTS = 256
@@ -51,6 +51,15 @@ def _is_numeric_array(value: Any) -> bool:
 def _is_frame(value: Any) -> bool:
     pandas = sys.modules.get("pandas")
     return pandas is not None and isinstance(value, (pandas.DataFrame, pandas.Series))
+
+
+def _stream_size(write: Callable[[Any], None]) -> int:
+    """Bytes that ``write`` produces, counted without producing them (metadata only)."""
+    import pyarrow as pa
+
+    counter = pa.MockOutputStream()
+    write(counter)
+    return counter.size()
 
 
 class _Encoder:
@@ -90,12 +99,15 @@ class _Encoder:
         as_frame = frame.to_frame() if is_series else frame
         table = pa.Table.from_pandas(as_frame, preserve_index=True)
         name = self._name("arrows")
-        with self.open_part(name) as out:
-            sink = pa.PythonFile(out, mode="w")
+
+        def write_stream(sink: Any) -> None:
             with pa.ipc.new_stream(sink, table.schema) as writer:
                 # One batch per table chunk (one, from pandas): the reader then gets one
                 # contiguous buffer per column, which pandas adopts without copying.
                 writer.write_table(table)
+
+        with self.open_part(name, _stream_size(write_stream)) as out:
+            write_stream(pa.PythonFile(out, mode="w"))
         return {
             "kind": "leaf",
             "format": "arrow-ipc-stream",
@@ -110,7 +122,7 @@ class _Encoder:
 
         tensor = pa.Tensor.from_numpy(np.ascontiguousarray(array))
         name = self._name("tensor")
-        with self.open_part(name) as out:
+        with self.open_part(name, pa.ipc.get_tensor_size(tensor)) as out:
             pa.ipc.write_tensor(tensor, pa.PythonFile(out, mode="w"))
         return {"kind": "leaf", "format": "arrow-tensor", "part": name, "type": _type_name(array)}
 

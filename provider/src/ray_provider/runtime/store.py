@@ -241,8 +241,11 @@ class S3Store:
         self._retrying(f"checking bucket {self.config.bucket!r}", create)
 
     @contextlib.contextmanager
-    def upload_stream(self, name: str) -> Iterator[HashingWriter]:
+    def upload_stream(self, name: str, length: int = -1) -> Iterator[HashingWriter]:
         """Yield a writer whose bytes are uploaded to ``name`` as they are written.
+
+        ``length``, when the caller knows it, spares the client two copies of every part
+        (with an unknown length minio reads one byte more per part and slices it off).
 
         Not retried here (the bytes are consumed as they go); the caller retries the whole
         write. If the upload fails, the writer gets a BrokenPipeError and the upload's error
@@ -255,7 +258,7 @@ class S3Store:
         def send() -> None:
             try:
                 self._client.put_object(
-                    self.config.bucket, name, handoff, length=-1, part_size=PART_SIZE
+                    self.config.bucket, name, handoff, length=length, part_size=PART_SIZE
                 )
             except BaseException as exc:
                 failure.append(exc)
