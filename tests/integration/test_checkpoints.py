@@ -52,12 +52,24 @@ def make_booster():
 VALUES = {
     "frame": make_frame,
     "int_columns": lambda: pd.DataFrame(np.arange(12.0).reshape(4, 3)),
+    # The zero-copy path: numeric numpy columns and a RangeIndex (here one not from 0).
+    "numeric_frame": lambda: pd.DataFrame(
+        {
+            "x": np.array([np.nan, np.inf, -0.0, 1.5], dtype="float32"),
+            "n": np.array([1, -2, 3, 2**40], dtype="int64"),
+            "u": np.array([1, 2, 3, 255], dtype="uint8"),
+            "flag": [True, False, True, False],
+        },
+        index=pd.RangeIndex(10, 18, 2, name="row"),
+    ),
     "series": lambda: pd.Series([1.5, 2.5], name="score"),
     "array_2d": lambda: np.arange(29 * 1000, dtype="float32").reshape(1000, 29),
     "array_int": lambda: np.arange(10, dtype="int64"),
     "tuple_of_frames": lambda: (make_frame().iloc[:600], make_frame().iloc[600:]),
     "dict_mixed": lambda: {"model_rounds": 5, "weights": np.ones(3), "name": "higgs"},
     "custom_object": lambda: Custom({"a": [1, 2, {3}]}),
+    # Arrow would turn these column names into strings: stored with cloudpickle instead.
+    "mixed_column_names": lambda: pd.DataFrame({"x": [1.0], 7: [2.0]}),
 }
 
 
@@ -114,8 +126,10 @@ def test_formats_follow_the_type(hook, store, s3):
     checkpoint_and_lose(hook, store, "tuple_fmt", VALUES["tuple_of_frames"])
     checkpoint_and_lose(hook, store, "array_fmt", VALUES["array_2d"])
     checkpoint_and_lose(hook, store, "custom_fmt", VALUES["custom_object"])
+    checkpoint_and_lose(hook, store, "numeric_fmt", VALUES["numeric_frame"])
+    checkpoint_and_lose(hook, store, "mixed_fmt", VALUES["mixed_column_names"])
     formats = {}
-    for name in ("tuple_fmt", "array_fmt", "custom_fmt"):
+    for name in ("tuple_fmt", "array_fmt", "custom_fmt", "numeric_fmt", "mixed_fmt"):
         raw = s3.client().get_object(s3.bucket, f"checkpoints/ckpt/r1/{name}/-1/manifest.json")
         manifest = json.loads(raw.read())
         tree = manifest["tree"]
@@ -127,6 +141,8 @@ def test_formats_follow_the_type(hook, store, s3):
         "tuple_fmt": ["arrow-ipc-stream", "arrow-ipc-stream"],
         "array_fmt": ["arrow-tensor"],
         "custom_fmt": ["cloudpickle"],
+        "numeric_fmt": ["arrow-ipc-stream"],
+        "mixed_fmt": ["cloudpickle"],
     }
 
 

@@ -53,6 +53,33 @@ def _is_frame(value: Any) -> bool:
     return pandas is not None and isinstance(value, (pandas.DataFrame, pandas.Series))
 
 
+def _arrow_table(frame: Any) -> Any:
+    """The frame as an Arrow table, without a copy where the columns allow it.
+
+    ``Table.from_pandas`` scans every float column for NaN to build validity bitmaps (2 s
+    for a 1.2 GB frame here). A frame of plain numpy numeric columns with a RangeIndex, the
+    common case for ML data, is wrapped column by column instead: zero-copy, NaN kept as NaN,
+    and the same pandas metadata, so it reads back identically.
+    """
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    plain = (
+        isinstance(frame.index, pd.RangeIndex)
+        and frame.columns.is_unique
+        and all(isinstance(d, np.dtype) and d.kind in "fiub" for d in frame.dtypes)
+    )
+    if not plain:
+        return pa.Table.from_pandas(frame, preserve_index=True)
+    schema = pa.Schema.from_pandas(frame, preserve_index=None)
+    arrays = [
+        pa.array(frame.iloc[:, position].to_numpy(), from_pandas=False)
+        for position in range(frame.shape[1])
+    ]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
 def _stream_size(write: Callable[[Any], None]) -> int:
     """Bytes that ``write`` produces, counted without producing them (metadata only)."""
     import pyarrow as pa
@@ -97,7 +124,10 @@ class _Encoder:
 
         is_series = isinstance(frame, pd.Series)
         as_frame = frame.to_frame() if is_series else frame
-        table = pa.Table.from_pandas(as_frame, preserve_index=True)
+        if as_frame.columns.inferred_type.startswith("mixed"):
+            # Arrow turns column names of mixed types (e.g. "x" and 7) into strings.
+            return self._pickle(frame)
+        table = _arrow_table(as_frame)
         name = self._name("arrows")
 
         def write_stream(sink: Any) -> None:

@@ -54,6 +54,19 @@ class StoreConfig:
         return f"s3://{self.bucket}/{name}"
 
 
+def _stable_view(data: Any) -> memoryview:
+    """A view of ``data`` that stays valid after ``write`` returns, copying only if needed.
+
+    ``bytes`` are immutable, and the pyarrow Buffers that Arrow's IPC writer hands over are the
+    columns' own memory, which nothing rewrites while the value is being checkpointed: both are
+    queued as they are (a copy of a 1 GB frame costs seconds here). Anything else (a
+    bytearray, a scratch buffer) may be reused by the writer after the call, so it is copied.
+    """
+    if isinstance(data, bytes) or type(data).__module__.startswith("pyarrow"):
+        return memoryview(data).cast("B")
+    return memoryview(bytes(data))
+
+
 class _Handoff:
     """Bytes handed from the encoding thread to the uploading thread (at most ``limit`` queued).
 
@@ -70,7 +83,7 @@ class _Handoff:
         self._changed = threading.Condition()
 
     def write(self, data: Any) -> int:
-        chunk = memoryview(bytes(data))  # the encoder may reuse its buffer after we return
+        chunk = _stable_view(data)
         with self._changed:
             while self._queued >= self._limit and not self._aborted:
                 self._changed.wait()
