@@ -11,9 +11,9 @@ directly in this process so that only the checkpoint work is timed.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import machine_facts, summarize, timed, write_results
+from bench.common import finish_facts, machine_facts, parse_args, summarize, timed, write_results
 from ray_provider.runtime.checkpoint import read_checkpoint, write_checkpoint
 from ray_provider.runtime.store import StoreConfig
 from tests.support.s3_server import S3Server
@@ -47,12 +47,18 @@ def make_frame(rows: int) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=11_000_000)
-    parser.add_argument("--repeats", type=int, default=3)
+SMOKE_ROWS = 100_000
+
+
+def _options(parser) -> None:
+    parser.add_argument("--rows", type=int, default=None, help="default 11,000,000 (smoke 100,000)")
     parser.add_argument("--name", default="checkpoint_throughput")
-    args = parser.parse_args()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(__doc__, argv, _options)
+    args.rows = args.rows or (SMOKE_ROWS if args.smoke else 11_000_000)
+    started, facts = time.monotonic(), machine_facts()
 
     server = S3Server().start()
     try:
@@ -115,7 +121,7 @@ def main() -> int:
     write_ratio = results["raw_put"]["median"] / results["ours_write"]["median"]
     read_ratio = results["raw_get"]["median"] / results["ours_read"]["median"]
     data = {
-        "machine": machine_facts(),
+        "machine": finish_facts(facts, started),
         "rows": args.rows,
         "bytes": size,
         "repeats": args.repeats,
@@ -132,7 +138,8 @@ def main() -> int:
         f"minio {data['machine'].get('minio')}; server: rclone serve s3 on 127.0.0.1 "
         "(same machine, so it competes for the 2 cores). The frame's columns are contiguous, "
         "as pandas.read_csv makes them. Operations interleaved, page cache flushed before "
-        f"each; median of {args.repeats} rounds (min - max).",
+        f"each; median of {args.repeats} rounds (min - max). 1-minute load average "
+        f"{facts['load_average'][0]} at the start, {facts['load_average_end'][0]} at the end.",
         "",
         "| operation | seconds | MiB/s |",
         "| --- | --- | --- |",
@@ -150,7 +157,7 @@ def main() -> int:
         f"(goal >= 70%: {'met' if read_ratio >= 0.7 else 'missed'}).",
         "",
     ]
-    json_path, md_path = write_results(args.name, data, "\n".join(lines))
+    json_path, md_path = write_results(args.name, data, "\n".join(lines), args.results_dir)
     plot(results, size, md_path.with_suffix(".png"))
     print("\n".join(lines))
     print(f"wrote {json_path}, {md_path}")

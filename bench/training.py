@@ -1,0 +1,345 @@
+"""Training throughput: xgboost-ray and Ray Train's XGBoostTrainer vs plain xgboost ``hist``.
+
+The same synthetic HIGGS rows, split as the pipeline splits them, the same parameters
+(``higgs.model.xgboost_params``: hist, depth 8, eta 0.1, logloss + error evaluated on train
+and validation every round) and the same cores: plain ``xgboost.train`` on one DMatrix with
+``nthread`` = the machine's cores, and the distributed trainers of ``dags/higgs/model.py``
+with actors x CPUs per actor = the same cores, on the benchmark's Ray head. Each timing
+covers the whole call (building the (Ray)DMatrix, starting actors, training); rows/s is
+training rows x rounds / seconds. Methods alternate within each repeat.
+
+    python -m bench.training [--smoke] [--results-dir DIR] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    finish_facts,
+    machine_facts,
+    machine_line,
+    parse_args,
+    seconds,
+    spread,
+    summarize,
+    write_results,
+)
+from bench.higgs_modules import import_higgs
+from bench.plots import grouped_bars
+from bench.stack import add_platform_option, platform_for
+
+NAME = "training"
+CORES = os.cpu_count() or 2
+# (rows, rounds, methods). Fewer rounds at 4M rows keep `make bench` within 30 minutes;
+# Ray Train only at 1M rows: its fixed cost (about a minute per fit here) x 3 repeats would
+# not fit the budget at both sizes (see bench/README.md).
+FULL = [
+    (1_000_000, 20, ("plain", "xgboost_ray_1", "xgboost_ray_2", "ray_train")),
+    (4_000_000, 5, ("plain", "xgboost_ray_1", "xgboost_ray_2", "ray_train")),
+]
+# Smoke: the cheap methods only (Ray Train alone costs about a minute).
+SMOKE = [(20_000, 5, ("plain", "xgboost_ray_2"))]
+GOAL = 0.8
+LABELS = {
+    "plain": f"plain xgboost (nthread={CORES})",
+    "xgboost_ray_1": f"xgboost-ray 1 actor x {CORES} CPUs",
+    "xgboost_ray_2": f"xgboost-ray {CORES} actors x 1 CPU",
+    "ray_train": f"Ray Train XGBoostTrainer {CORES} workers x 1 CPU",
+}
+
+
+class _XgboostRayPhases(logging.Handler):
+    """xgboost-ray logs its phases; their times split a ``train`` call into where it went.
+
+    "Created N new actors" ends the set-up (RayDMatrix, placement), "Starting XGBoost
+    training" ends the actors' start and data loading, and the final message gives the pure
+    XGBoost training time.
+    """
+
+    PURE = re.compile(r"in [0-9.]+ seconds \(([0-9.]+) pure XGBoost training time\)")
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.reset(time.time())
+
+    def reset(self, started: float) -> None:
+        self.started, self.created, self.starting = started, None, None
+        self.pure: float | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "[RayXGBoost] Created" in message and self.created is None:
+            self.created = record.created
+        elif "[RayXGBoost] Starting XGBoost training" in message and self.starting is None:
+            self.starting = record.created
+        elif match := self.PURE.search(message):
+            self.pure = float(match.group(1))
+
+    def phases(self, ended: float) -> dict[str, float] | None:
+        if None in (self.created, self.starting, self.pure):
+            return None
+        return {
+            "setup": self.created - self.started,
+            "actors_start_and_load": self.starting - self.created,
+            "boosting": self.pure,
+            "finish": ended - self.starting - self.pure,
+        }
+
+
+def trainers(higgs) -> dict[str, Callable[[Any, Any, int], tuple[Any, dict | None]]]:
+    """Each method as ``train(train, validation, rounds) -> (booster, phases)``.
+
+    Phases split the call's seconds; ``boosting`` is the training alone, without building
+    the data or starting actors: for plain xgboost the ``xgb.train`` call, for xgboost-ray
+    the "pure XGBoost training time" it logs. Ray Train's are not known (``None``).
+    """
+    from higgs.model import TRAINERS, xgboost_params
+    from higgs.schema import LABEL
+
+    def plain(train, validation, rounds):
+        import xgboost as xgb
+
+        dtrain = xgb.DMatrix(train.drop(columns=[LABEL]), label=train[LABEL], nthread=CORES)
+        dvalidation = xgb.DMatrix(
+            validation.drop(columns=[LABEL]), label=validation[LABEL], nthread=CORES
+        )
+        started = time.perf_counter()
+        booster = xgb.train(
+            {**xgboost_params(False), "nthread": CORES},
+            dtrain,
+            num_boost_round=rounds,
+            evals=[(dtrain, "train"), (dvalidation, "validation")],
+            verbose_eval=False,
+        )
+        return booster, {"boosting": time.perf_counter() - started}
+
+    phases = _XgboostRayPhases()
+    ray_logger = logging.getLogger("ray")
+    ray_logger.addHandler(phases)
+    ray_logger.setLevel(min(ray_logger.getEffectiveLevel(), logging.INFO))
+
+    def distributed(name: str, actors: int, cpus: int):
+        def train(train_frame, validation, rounds):
+            phases.reset(time.time())
+            booster, _, _ = TRAINERS[name](
+                train_frame, validation, rounds=rounds, num_actors=actors, cpus_per_actor=cpus
+            )
+            return booster, phases.phases(time.time()) if name == "xgboost_ray" else None
+
+        return train
+
+    return {
+        "plain": plain,
+        "xgboost_ray_1": distributed("xgboost_ray", 1, CORES),
+        "xgboost_ray_2": distributed("xgboost_ray", CORES, 1),
+        "ray_train": distributed("ray_train", CORES, 1),
+    }
+
+
+def _stats(samples: list[dict[str, float]], key: str) -> dict[str, Any] | None:
+    return summarize([s[key] for s in samples]) if samples else None
+
+
+def measure(plan, repeats: int) -> list[dict[str, Any]]:
+    higgs = import_higgs()
+    methods = trainers(higgs)
+    results = []
+    for rows, rounds, names in plan:
+        frame = higgs.synthetic.synthetic_higgs(rows)
+        train, validation, test = higgs.model.split(frame)
+        samples: dict[str, list[float]] = {name: [] for name in names}
+        split_up: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+        aucs: dict[str, float] = {}
+        errors: dict[str, str] = {}
+        for index in range(repeats):
+            for name in (n for n in names if n not in errors):
+                started = time.perf_counter()
+                try:
+                    booster, parts = methods[name](train, validation, rounds)
+                except Exception as exc:  # reported in the results; the others go on
+                    errors[name] = f"{type(exc).__name__}: {exc}"[:500]
+                    print(f"{name} failed: {errors[name]}", flush=True)
+                    continue
+                samples[name].append(time.perf_counter() - started)
+                if parts is not None:
+                    split_up[name].append(parts)
+                aucs[name] = higgs.model.evaluate(booster, test)["auc"]
+                print(
+                    f"{rows:>10,} rows x {rounds} rounds, {name:14s} run {index + 1}: "
+                    f"{seconds(samples[name][-1])}, AUC {aucs[name]:.4f}",
+                    flush=True,
+                )
+        work = len(train) * rounds
+        measured = {
+            name: {
+                "seconds": summarize(samples[name]),
+                "rows_per_s": summarize([work / s for s in samples[name]]),
+                "training_only_s": _stats(split_up[name], "boosting"),
+                "phases": {k: _stats(split_up[name], k)["median"] for k in split_up[name][0]}
+                if split_up[name]
+                else None,
+                "auc": aucs[name],
+            }
+            for name in names
+            if name not in errors
+        }
+        results.append(
+            {
+                "rows": rows,
+                "train_rows": len(train),
+                "rounds": rounds,
+                "methods": measured,
+                "failed": errors,
+            }
+        )
+    return results
+
+
+def _ratio(entry: dict[str, Any], name: str, key: str) -> float | None:
+    """``name``'s speed as a fraction of plain xgboost's, on seconds of ``key``."""
+    mine, plain = entry["methods"][name].get(key), entry["methods"]["plain"].get(key)
+    if not mine or not plain:
+        return None
+    return plain["median"] / mine["median"]
+
+
+def goals(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each distributed method's speed as a fraction of plain xgboost's, per size.
+
+    ``vs_plain`` compares whole calls (the goal); ``training_only_vs_plain`` compares the
+    boosting itself, leaving out data loading and actor start-up.
+    """
+    checks = []
+    for entry in results:
+        if "plain" not in entry["methods"]:
+            continue
+        for name in ("xgboost_ray_1", "xgboost_ray_2", "ray_train"):
+            if name in entry["methods"]:
+                ratio = _ratio(entry, name, "seconds")
+                checks.append(
+                    {
+                        "rows": entry["rows"],
+                        "method": name,
+                        "vs_plain": ratio,
+                        "training_only_vs_plain": _ratio(entry, name, "training_only_s"),
+                        "met": ratio >= GOAL,
+                    }
+                )
+    return checks
+
+
+def markdown(data: dict[str, Any]) -> str:
+    lines = [
+        "# Training: distributed trainers vs plain xgboost on one machine",
+        "",
+        machine_line(data["machine"]),
+        "Synthetic HIGGS split as the pipeline does (test = last tenth, validation = 10% of "
+        f"the rest); median (min - max) of {data['repeats']} runs per method, methods "
+        "alternating. Whole call = (Ray)DMatrix, actors, boosting with evaluation every round; "
+        "training only = the boosting (plain: `xgb.train`; xgboost-ray: the pure training "
+        "time it logs).",
+        "",
+        "| rows | rounds | method | whole call | rows/s (train rows x rounds / s) | vs plain | "
+        "training only | vs plain | test AUC |",
+        "| ---: | ---: | --- | --- | ---: | ---: | --- | ---: | ---: |",
+    ]
+    for entry in data["results"]:
+        for name, r in entry["methods"].items():
+            whole = _ratio(entry, name, "seconds") if "plain" in entry["methods"] else None
+            only = _ratio(entry, name, "training_only_s") if "plain" in entry["methods"] else None
+            lines.append(
+                f"| {entry['rows']:,} | {entry['rounds']} | {LABELS[name]} | "
+                f"{spread(r['seconds'])} | {r['rows_per_s']['median']:,.0f} | "
+                f"{f'{whole:.2f}x' if whole else 'n/a'} | {spread(r.get('training_only_s'))} | "
+                f"{f'{only:.2f}x' if only else 'n/a'} | {r['auc']:.4f} |"
+            )
+        for name, error in entry.get("failed", {}).items():
+            lines.append(
+                f"| {entry['rows']:,} | {entry['rounds']} | {LABELS[name]} | failed: {error} "
+                "| | | | | |"
+            )
+    phase_rows = [
+        (entry, name, r["phases"])
+        for entry in data["results"]
+        for name, r in entry["methods"].items()
+        if r.get("phases") and name != "plain"
+    ]
+    if phase_rows:
+        lines += [
+            "",
+            "Where xgboost-ray's calls go (medians, seconds, from its own log messages):",
+            "",
+            "| rows | method | set-up (RayDMatrix, placement) | actors start + load data | "
+            "boosting | finish |",
+            "| ---: | --- | ---: | ---: | ---: | ---: |",
+        ]
+        for entry, name, p in phase_rows:
+            lines.append(
+                f"| {entry['rows']:,} | {LABELS[name]} | {p['setup']:.1f} | "
+                f"{p['actors_start_and_load']:.1f} | {p['boosting']:.1f} | {p['finish']:.1f} |"
+            )
+    lines += ["", f"Goal: xgboost-ray at least {GOAL}x plain xgboost's rows/s (whole call):", ""]
+    for check in data["goals"]:
+        if check["method"].startswith("xgboost_ray"):
+            only = check["training_only_vs_plain"]
+            lines.append(
+                f"* {check['rows']:,} rows, {LABELS[check['method']]}: "
+                f"**{check['vs_plain']:.2f}x, {'met' if check['met'] else 'missed'}**"
+                + (f" (training only: {only:.2f}x)" if only else "")
+            )
+    lines += ["", f"![training]({NAME}.png)", ""]
+    return "\n".join(lines)
+
+
+def plot(data: dict[str, Any], path: Path) -> Path:
+    groups = [f"{e['rows']:,} rows x {e['rounds']} rounds" for e in data["results"]]
+    names = list(dict.fromkeys(n for e in data["results"] for n in e["methods"]))
+    series = {
+        LABELS[name]: [e["methods"].get(name, {}).get("rows_per_s") for e in data["results"]]
+        for name in names
+    }
+    return grouped_bars(
+        path,
+        f"Training throughput on {CORES} cores (median, min-max)",
+        groups,
+        series,
+        "rows/s (train rows x rounds / s)",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(__doc__, argv, add_platform_option)
+    plan = SMOKE if args.smoke else FULL
+    started, facts = time.monotonic(), machine_facts()
+    with platform_for(args.platform) as platform:
+        platform.connect_driver()
+        try:
+            results = measure(plan, args.repeats)
+        finally:
+            platform.disconnect_driver()
+    data = {
+        "machine": finish_facts(facts, started),
+        "cores": CORES,
+        "repeats": args.repeats,
+        "results": results,
+        "goal": GOAL,
+        "goals": goals(results),
+    }
+    text = markdown(data)
+    json_path, md_path = write_results(NAME, data, text, args.results_dir)
+    plot(data, md_path.with_suffix(".png"))
+    print(text)
+    print(f"wrote {json_path}, {md_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
