@@ -45,7 +45,7 @@ lint: setup ## Check style with ruff
 	$(VENV)/bin/ruff format --check provider dags tests bench
 
 bench: setup ## Run the benchmarks; results (JSON, markdown, PNG) go to bench/results/
-	$(VENV)/bin/python -m bench.checkpoint_throughput
+	$(VENV)/bin/python -m bench $(BENCH_ARGS)
 
 demo: setup ## Run the HIGGS pipeline end to end here (ROWS=, SOURCE=, ROUNDS=, ACTORS=, USE_GPU=1)
 	ROWS="$(ROWS)" SOURCE="$(SOURCE)" ROUNDS="$(ROUNDS)" ACTORS="$(ACTORS)" USE_GPU="$(USE_GPU)" \
