@@ -118,6 +118,7 @@ class Platform:
                 "client_port": head.client_port,
                 "temp_dir": str(head.temp_dir),
                 "dashboard_port": head.dashboard_port,
+                "keeper_pid": head.keeper_pid,
             },
             "s3": {
                 "port": s3.port,
@@ -171,7 +172,7 @@ def local_platform(
 ) -> Iterator[Platform]:
     """Start Ray (token auth and dashboard on) and S3 now, Airflow on demand; stop all."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    head = RayHead(num_cpus=os.cpu_count() or 2, dashboard_port=free_port())
+    head = RayHead(num_cpus=os.cpu_count() or 2, dashboard_port=free_port(), keeper=True)
     s3 = S3Server()
     platform = Platform(work_dir, head, s3, airflow_env=dict(airflow_env or {}))
     try:

@@ -44,7 +44,7 @@ def session_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def ray_head() -> Iterator[RayHead]:
-    head = RayHead(num_cpus=4).start()
+    head = RayHead(num_cpus=4, keeper=True).start()
     # The test process reaches the same head through the default connection.
     os.environ["AIRFLOW_CONN_RAY_DEFAULT"] = head.connection_json()
     try:

@@ -86,10 +86,15 @@ def test_handoff_numbers_are_sane(smoke):
         # The consumer holds the value after it asked for it, within its own task.
         assert row["ours_receipt_in_ray"]["median"] <= row["ours_consumer_task"]["median"]
         assert row["xcom_receipt_from_task_start"]["median"] > 0
-        assert row["live_receipt_in_ray"]["median"] > 0
+        assert row["no_keeper_receipt_in_ray"]["median"] > 0
         # Plain XCom carries the frame itself; ours a reference of constant size.
         assert row["xcom_bytes"] > row["bytes"] / 2
     assert data["goals"]["xcom_constant_met"], data["goals"]["xcom_bytes"]
+    # With the keeper the consumer reuses the producer's Ray worker; without, every task
+    # waits for a new worker process.
+    workers = data["raw"]["workers"]
+    assert workers["ray"]["new_worker_process"] < workers["ray"]["tasks"], workers
+    assert workers["ray_no_keeper"]["new_worker_process"] == workers["ray_no_keeper"]["tasks"]
 
 
 def test_overhead_numbers_are_sane(smoke):

@@ -549,3 +549,31 @@ def test_notes_tell_how_to_reach_airflow_ray_and_the_store(helm, tmp_path):
     assert "port-forward svc/airflow-api-server 8080:8080" in cloud
     assert "port-forward svc/ray-platform-head-svc 8265:8265" in cloud
     assert "https://storage.googleapis.com" in cloud
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_head_runs_the_registry_keeper_beside_ray(rendered, profile):
+    cluster = raycluster(rendered[profile])
+    head = cluster["spec"]["headGroupSpec"]["template"]["spec"]
+    by_name = {c["name"]: c for c in head["containers"]}
+    keeper = by_name["registry-keeper"]
+    assert keeper["image"] == by_name["ray-head"]["image"]
+    assert keeper["command"] == ["python", "-m", "ray_provider.keeper"]
+    # Same Ray namespace as the Airflow connection's extra, same GCS as the head container.
+    assert "--namespace=airflow" in keeper["args"]
+    assert "--address=127.0.0.1:6379" in keeper["args"]
+    # A driver on the head's node needs the raylet's sockets and the object store.
+    mounts = {m["name"]: m["mountPath"] for m in keeper["volumeMounts"]}
+    assert mounts == {"shared-mem": "/dev/shm", "ray-tmp": "/tmp/ray"}
+    env = {e["name"]: e for e in keeper["env"]}
+    assert env["RAY_AUTH_MODE"]["value"] == "token"
+    token_ref = env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert token_ref == {"name": cluster["spec"]["authOptions"]["secretName"], "key": "auth_token"}
+    workers = [g["template"]["spec"] for g in cluster["spec"].get("workerGroupSpecs") or []]
+    assert all(len(spec["containers"]) == 1 for spec in workers)
+
+
+def test_keeper_can_be_turned_off(helm):
+    docs = render(helm, "--set", "ray.keeper.enabled=false")
+    head = raycluster(docs)["spec"]["headGroupSpec"]["template"]["spec"]
+    assert [c["name"] for c in head["containers"]] == ["ray-head"]

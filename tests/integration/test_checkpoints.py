@@ -136,7 +136,7 @@ def test_formats_follow_the_type(hook, store, s3):
         leaves = tree["items"] if tree["kind"] != "leaf" else [tree]
         formats[name] = [leaf["format"] for leaf in leaves]
         assert manifest["type"] and manifest["size"] > 0 and manifest["created_at"]
-        assert all(len(p["sha256"]) == 64 for p in manifest["parts"].values())
+        assert all(len(p["crc32"]) == 8 and p["size"] for p in manifest["parts"].values())
     assert formats == {
         "tuple_fmt": ["arrow-ipc-stream", "arrow-ipc-stream"],
         "array_fmt": ["arrow-tensor"],
@@ -183,6 +183,46 @@ def test_corrupt_part_is_refused(hook, store, s3):
         hook.materialize(ref)
     assert part in str(info.value) and "clear the producing task" in str(info.value)
     assert ref.key not in hook.registry_stats()["keys"]
+
+
+def test_one_flipped_byte_is_refused(hook, store, s3):
+    """Same size, one bit different: only the checksum can tell."""
+    import io
+
+    ref, manifest = checkpoint_and_lose(hook, store, "flipped", VALUES["array_2d"], run="bad")
+    [part] = manifest["parts"]
+    name = f"checkpoints/ckpt/bad/flipped/-1/{part}"
+    data = bytearray(s3.client().get_object(s3.bucket, name).read())
+    data[len(data) // 2] ^= 0x01
+    s3.client().put_object(s3.bucket, name, io.BytesIO(bytes(data)), len(data))
+    with pytest.raises(CheckpointRestoreError, match=r"corrupt: .* crc32"):
+        hook.materialize(ref)
+
+
+def test_manifest_with_sha256_from_older_provider_is_verified(hook, store, s3):
+    """Checkpoints written before the switch to CRC-32 record SHA-256: still read, and checked."""
+    import hashlib
+    import io
+
+    ref, manifest = checkpoint_and_lose(hook, store, "older", VALUES["array_2d"], run="bad")
+    [part] = manifest["parts"]
+    prefix = "checkpoints/ckpt/bad/older/-1/"
+    data = s3.client().get_object(s3.bucket, prefix + part).read()
+    older = json.loads(s3.client().get_object(s3.bucket, prefix + "manifest.json").read())
+
+    def put_manifest(sha256: str) -> None:
+        del older["parts"][part]["crc32"]
+        older["parts"][part]["sha256"] = sha256
+        text = json.dumps(older).encode()
+        s3.client().put_object(s3.bucket, prefix + "manifest.json", io.BytesIO(text), len(text))
+        older["parts"][part]["crc32"] = "unused"
+
+    put_manifest(hashlib.sha256(data).hexdigest())
+    assert_same(hook.materialize(ref), VALUES["array_2d"]())
+    hook.discard(ref.key)
+    put_manifest("0" * 64)
+    with pytest.raises(CheckpointRestoreError, match=r"corrupt: .* sha256"):
+        hook.materialize(ref)
 
 
 def test_missing_part_and_manifest_are_refused(hook, store, s3):

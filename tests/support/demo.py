@@ -38,7 +38,8 @@ def _load_state() -> dict | None:
     if not STATE_FILE.exists():
         return None
     state = json.loads(STATE_FILE.read_text())
-    alive = all(pid_alive(pid) for pid in state["airflow_pids"] + [state["s3_pid"]])
+    pids = state["airflow_pids"] + [state["s3_pid"], state.get("keeper_pid", 0)]
+    alive = all(pid_alive(pid) for pid in pids)
     if alive and port_open(state["ray_port"]) and port_open(state["airflow_port"]):
         return state
     print("==> a previous demo is only partly running: stopping what is left of it")
@@ -101,7 +102,9 @@ def start() -> dict:
     }
     Path(state["ray_temp_dir"]).mkdir(exist_ok=True)
     print(f"==> starting Ray (head on 127.0.0.1:{state['ray_port']}, token auth on)", flush=True)
-    _head(state).start()
+    head = _head(state).start()
+    print("==> starting ray_provider.keeper (keeps Ray workers warm between tasks)", flush=True)
+    state["keeper_pid"] = head.start_keeper()
     print(f"==> starting the S3 server (rclone) on 127.0.0.1:{state['s3_port']}", flush=True)
     s3 = _s3(state).start()
     state["s3_pid"] = s3.process.pid

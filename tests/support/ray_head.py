@@ -32,6 +32,10 @@ class RayHead:
     temp_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="rt", dir="/tmp")))
     object_store_bytes: int | None = None
     dashboard_port: int | None = None  # None: no dashboard (tests); the demo turns it on
+    # Start ``ray_provider.keeper`` after the head (as a deployment does), so @task.ray
+    # callables reuse warm worker processes; fault tests that restart Ray leave it off.
+    keeper: bool = False
+    keeper_pid: int | None = None
 
     @property
     def address(self) -> str:
@@ -82,6 +86,8 @@ class RayHead:
                 command, env=self.env(), capture_output=True, text=True, timeout=180, check=False
             )
             if result.returncode == 0:
+                if self.keeper:
+                    self.start_keeper()
                 return self
             self.stop()
             # On a loaded 2-core machine the raylet can miss ray's 50 s startup deadline.
@@ -89,6 +95,57 @@ class RayHead:
                 continue
             break
         raise RuntimeError(f"ray start failed:\n{result.stdout}\n{result.stderr}")
+
+    @property
+    def keeper_log(self) -> Path:
+        return self.temp_dir / "keeper.log"
+
+    def start_keeper(
+        self,
+        namespace: str = "airflow",
+        timeout: float = 120.0,
+        check_seconds: float = 10.0,
+        wait_ready: bool = True,
+    ) -> int:
+        """Start ``python -m ray_provider.keeper`` for this head; returns its PID (once ready).
+
+        Its command line names this head's port, so ``stop()`` stops it with the head.
+        """
+        import time
+
+        log = self.keeper_log.open("ab")
+        offset = self.keeper_log.stat().st_size
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ray_provider.keeper",
+                f"--namespace={namespace}",
+                f"--check-seconds={check_seconds}",
+                f"--address={self.address}",
+            ],
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while wait_ready and b"keeper ready" not in self.keeper_log.read_bytes()[offset:]:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(
+                    f"ray_provider.keeper did not become ready:\n{self.keeper_log.read_text()}"
+                )
+            time.sleep(0.2)
+        self.keeper_pid = process.pid
+        return process.pid
+
+    def stop_keeper(self) -> None:
+        """Stop the keeper (SIGTERM, by PID); the registry and its results stay."""
+        if self.keeper_pid is not None and psutil.pid_exists(self.keeper_pid):
+            stop_all([psutil.Process(self.keeper_pid)])
+        self.keeper_pid = None
 
     def add_worker_node(self, resources: dict[str, float], num_cpus: int = 1) -> int:
         """Join a second raylet on this machine; returns its node manager port (its name).

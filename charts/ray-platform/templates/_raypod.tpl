@@ -57,6 +57,40 @@ spec:
         preStop:
           exec:
             command: ["/bin/sh", "-c", "ray stop"]
+    {{- if and .head $root.Values.ray.keeper.enabled }}
+    {{- /* A driver that creates the provider's result registry and stays connected, so Ray
+    keeps reusing worker processes between @task.ray tasks (see ray_provider.keeper). It
+    shares the head's /tmp/ray (raylet sockets) and /dev/shm (object store). */}}
+    - name: registry-keeper
+      image: {{ .image }}
+      imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+      command: ["python", "-m", "ray_provider.keeper"]
+      args:
+        - --address=127.0.0.1:6379
+        - --namespace={{ $root.Values.ray.namespace }}
+      securityContext:
+        {{- toYaml $root.Values.containerSecurityContext | nindent 8 }}
+      env:
+        {{- with $root.Values.ray.env }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+        {{- if $root.Values.ray.auth.enabled }}
+        - name: RAY_AUTH_MODE
+          value: token
+        - name: RAY_AUTH_TOKEN
+          valueFrom:
+            secretKeyRef:
+              name: {{ include "rp.ray.tokenSecret" $root }}
+              key: auth_token
+        {{- end }}
+      resources:
+        {{- toYaml $root.Values.ray.keeper.resources | nindent 8 }}
+      volumeMounts:
+        - name: shared-mem
+          mountPath: /dev/shm
+        - name: ray-tmp
+          mountPath: /tmp/ray
+    {{- end }}
   volumes:
     - name: shared-mem
       emptyDir:

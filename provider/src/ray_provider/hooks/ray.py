@@ -23,9 +23,16 @@ from ray_provider.exceptions import (
 from ray_provider.hooks import connect as _connect
 from ray_provider.hooks.settings import RaySettings, settings_from_connection
 from ray_provider.reference import RayResultRef
-from ray_provider.runtime.errors import ResultNotFoundError, missing_keys_of
+from ray_provider.runtime.errors import (
+    RegistryRetiredError,
+    ResultNotFoundError,
+    missing_keys_of,
+)
 from ray_provider.runtime.portable import restore
 from ray_provider.runtime.registry import get_or_create_registry
+
+# How long a submission waits for a keeper to finish replacing a retired registry.
+REGISTRY_HANDOVER_SECONDS = 30.0
 
 
 def human_size(size: int) -> str:
@@ -119,6 +126,14 @@ class RayHook(BaseHook):
             self._registry = get_or_create_registry(
                 self.settings.namespace, self.settings.result_ttl_seconds
             )
+            if ray.get(self._registry.job_id.remote()) == ray.get_runtime_context().get_job_id():
+                self.log.warning(
+                    "Created the result registry from this task's Ray job: once this task "
+                    "exits, Ray starts a new worker process for every later @task.ray task "
+                    "(seconds each). Run `python -m ray_provider.keeper --address %s` next to "
+                    "the Ray head (make demo and the Helm chart do) to keep workers warm.",
+                    self.settings.address,
+                )
         return self._registry
 
     def submit(
@@ -131,14 +146,36 @@ class RayHook(BaseHook):
         options: dict[str, Any],
     ) -> ray.ObjectRef:
         """Have the registry run the payload; returns the ref of the task's report."""
-        registry = self.registry()
+        upstream_keys = [u.key for u in upstream]
         try:
-            [report_ref] = ray.get(
-                registry.submit.remote(key, run_key, payload, [u.key for u in upstream], options)
+            [report_ref] = self._during_handover(
+                lambda registry: ray.get(
+                    registry.submit.remote(key, run_key, payload, upstream_keys, options)
+                )
             )
         except ResultNotFoundError as exc:
             raise self._lost(upstream, missing_keys_of(exc)) from exc
         return report_ref
+
+    def _during_handover(self, call: Callable[[ray.actor.ActorHandle], Any]) -> Any:
+        """``call(registry)``, again on the new registry if a keeper is replacing this one.
+
+        A keeper retires a registry only while it holds no results, then kills it and creates
+        its own (``ray_provider.keeper``); a submission that meets the retired one waits for
+        the new one. If the keeper vanished in between, the retired (empty) one is removed here.
+        """
+        deadline = time.monotonic() + REGISTRY_HANDOVER_SECONDS
+        while True:
+            registry = self.registry()
+            try:
+                return call(registry)
+            except RegistryRetiredError:
+                self._registry = None
+                if time.monotonic() > deadline:
+                    self.log.warning("The registry was retired but not replaced; replacing it")
+                    ray.kill(registry, no_restart=True)
+                    deadline = time.monotonic() + REGISTRY_HANDOVER_SECONDS
+                time.sleep(0.2)
 
     def wait(
         self,
@@ -201,8 +238,10 @@ class RayHook(BaseHook):
         started = time.monotonic()
         store = CheckpointStoreHook(ref.checkpoint_conn_id or "aws_default")
         config, prefix = store.for_uri(ref.checkpoint_uri)
+        [manifest_ref] = self._during_handover(
+            lambda registry: ray.get(registry.restore.remote(ref.key, ref.run_key, config, prefix))
+        )
         registry = self.registry()
-        [manifest_ref] = ray.get(registry.restore.remote(ref.key, ref.run_key, config, prefix))
         try:
             manifest = ray.get(manifest_ref)
         except Exception as exc:

@@ -3,9 +3,9 @@
 Layout under ``<prefix>/<dag_id>/<run_id>/<task_id>/<map_index>/``: one object per part
 (``part-00000.arrows`` ...) and ``manifest.json``, written last, so a checkpoint without a
 manifest is incomplete by construction. The manifest records the tree of parts with each part's
-size and SHA-256, the result's type and size, and the versions that wrote it. Parts stream
-straight between the encoder and S3 (no local files, no second in-memory copy); a write that
-fails on the network is retried whole, with backoff.
+size and checksum (CRC-32; SHA-256 in older manifests), the result's type and size, and the
+versions that wrote it. Parts stream straight between the encoder and S3 (no local files, no
+second in-memory copy); a write that fails on the network is retried whole, with backoff.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 import ray
 
+from ray_provider.runtime.checksums import recorded_checksum
 from ray_provider.runtime.codecs import decode, encode
 from ray_provider.runtime.errors import (
     CheckpointCorruptError,
@@ -78,7 +79,7 @@ def _write_once(store: S3Store, value: Any, prefix: str, result_type: str) -> di
     def open_part(name: str, length: int = -1) -> Iterator[Any]:
         with store.upload_stream(prefix + name, length) as writer:
             yield writer
-        parts[name] = {"size": writer.size, "sha256": writer.sha256.hexdigest()}
+        parts[name] = {"size": writer.size, writer.checksum.name: writer.checksum.hexdigest()}
 
     tree, _ = encode(value, open_part)
     manifest = {
@@ -135,8 +136,9 @@ def read_checkpoint(config: StoreConfig, prefix: str) -> tuple[Any, dict]:
     @contextlib.contextmanager
     def open_part(name: str) -> Iterator[Any]:
         expected = manifest["parts"].get(name)
+        algorithm, _ = recorded_checksum(expected)
         try:
-            with store.download_stream(prefix + name) as reader:
+            with store.download_stream(prefix + name, algorithm) as reader:
                 try:
                     yield reader
                 except Exception as exc:
@@ -165,16 +167,15 @@ def read_checkpoint(config: StoreConfig, prefix: str) -> tuple[Any, dict]:
 
 
 def _verify(uri: str, name: str, reader: Any, expected: dict | None) -> None:
-    digest = reader.sha256.hexdigest()
-    if expected is None or reader.size != expected["size"] or digest != expected["sha256"]:
+    algorithm, recorded = recorded_checksum(expected)
+    digest = reader.checksum.hexdigest()
+    if expected is None or reader.size != expected["size"] or digest != recorded:
         want = (
-            f"{expected['size']} bytes with {expected['sha256'][:16]}..."
-            if expected
-            else "no such part"
+            f"{expected['size']} bytes with {algorithm} {recorded}" if expected else "no such part"
         )
         raise CheckpointCorruptError(
-            f"Checkpoint part {uri}{name} is corrupt: {reader.size} bytes with SHA-256 "
-            f"{digest[:16]}..., the manifest says {want}. Refusing to use it; clear the "
+            f"Checkpoint part {uri}{name} is corrupt: {reader.size} bytes with {algorithm} "
+            f"{digest}, the manifest says {want}. Refusing to use it; clear the "
             "producing task so it runs again."
         )
 

@@ -23,6 +23,10 @@ class ResultNotFoundError(RayProviderRuntimeError):
         self.missing_keys = list(missing_keys)
 
 
+class RegistryRetiredError(RayProviderRuntimeError):
+    """The registry handed over to a new one (started by ``ray_provider.keeper``): resubmit."""
+
+
 def missing_keys_of(exc: BaseException) -> list[str]:
     """The keys a ResultNotFoundError names, also when Ray wrapped it in a RayTaskError."""
     cause = getattr(exc, "cause", None) or exc

@@ -9,6 +9,11 @@ the object store to the consumer without passing through Airflow.
 
 Results are dropped when their DAG run ends (``release_run``), when a retry replaces them, or
 by the TTL sweep, whichever comes first.
+
+The actor's Ray job is the job of the driver that created it, and Ray keeps idle worker
+processes for reuse only while that job's driver is alive. ``python -m ray_provider.keeper``
+is such a driver; without it the first Airflow task creates the registry and, once that task
+exits, every callable waits for a fresh worker process (see ``ray_provider.keeper``).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Any
 import ray
 
 from ray_provider.runtime.checkpoint import read_checkpoint, write_checkpoint
-from ray_provider.runtime.errors import ResultNotFoundError
+from ray_provider.runtime.errors import RegistryRetiredError, ResultNotFoundError
 from ray_provider.runtime.execute import run_callable
 from ray_provider.runtime.keys import DEFAULT_RESULT_TTL_SECONDS, REGISTRY_ACTOR_NAME
 from ray_provider.runtime.store import StoreConfig
@@ -53,6 +58,7 @@ class ResultRegistry:
         self._ttl_seconds = ttl_seconds
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
+        self._retired = False
         threading.Thread(target=self._sweep_forever, name="ttl-sweep", daemon=True).start()
 
     def submit(
@@ -65,6 +71,7 @@ class ResultRegistry:
     ) -> list[ray.ObjectRef]:
         """Run the pickled callable with the upstream results; return ``[report_ref]``."""
         with self._lock:
+            self._refuse_if_retired()
             missing = [k for k in upstream_keys if k not in self._entries]
             if missing:
                 raise ResultNotFoundError(missing)
@@ -121,6 +128,8 @@ class ResultRegistry:
         self, key: str, run_key: str, config: StoreConfig, prefix: str
     ) -> list[ray.ObjectRef]:
         """Load a checkpoint back into Ray under ``key`` (owned here); returns ``[manifest]``."""
+        with self._lock:
+            self._refuse_if_retired()
         value_ref, manifest_ref = _read_checkpoint_remote.options(num_returns=2).remote(
             config, prefix
         )
@@ -160,6 +169,25 @@ class ResultRegistry:
             for k in keys:
                 del self._entries[k]
         return len(keys)
+
+    def retire_if_idle(self) -> bool:
+        """Stop taking work if no result is held, so a keeper can replace this actor safely.
+
+        Atomic with ``submit``/``restore``: after it returns True nothing new lands here, so
+        killing the actor loses nothing. Returns whether the registry is retired.
+        """
+        with self._lock:
+            if not self._entries:
+                self._retired = True
+            return self._retired
+
+    def _refuse_if_retired(self) -> None:
+        if self._retired:
+            raise RegistryRetiredError("the result registry is being replaced; resubmit")
+
+    def job_id(self) -> str:
+        """The Ray job this actor belongs to (the job of the driver that created it)."""
+        return ray.get_runtime_context().get_job_id()
 
     def stats(self) -> dict[str, Any]:
         with self._lock:

@@ -4,14 +4,13 @@ Runs on Ray workers, which write and read checkpoints next to the data, so the v
 pass through Airflow. An upload is a hand-off between two threads: the encoder writes while a
 thread sends what it wrote as a multipart upload, so encoding and network overlap and at most
 two parts (2 x 64 MiB) are queued, never a second copy of the value. Downloads are read as a
-stream by the decoder. Both compute the SHA-256 of the bytes as they go by. Connection
+stream by the decoder. Both checksum the bytes as they go by (see ``checksums``). Connection
 failures are retried with exponential backoff, then reported with the endpoint.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import threading
 import time
 from collections import deque
@@ -19,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
+from ray_provider.runtime.checksums import WRITE_ALGORITHM, Checksum, new_checksum
 from ray_provider.runtime.errors import CheckpointStoreError
 
 PART_SIZE = 64 * 1024 * 1024
@@ -133,17 +133,17 @@ class _Handoff:
 
 
 class HashingWriter:
-    """Write end of an upload: counts and hashes every byte on its way to the pipe."""
+    """Write end of an upload: counts and checksums every byte on its way to the pipe."""
 
-    def __init__(self, handle: IO[bytes]) -> None:
+    def __init__(self, handle: IO[bytes], algorithm: str = WRITE_ALGORITHM) -> None:
         self._handle = handle
-        self.sha256 = hashlib.sha256()
+        self.checksum: Checksum = new_checksum(algorithm)
         self.size = 0
         self.closed = False
 
     def write(self, data: Any) -> int:
         view = memoryview(data).cast("B")
-        self.sha256.update(view)
+        self.checksum.update(view)
         self._handle.write(view)
         self.size += len(view)
         return len(view)
@@ -163,17 +163,17 @@ class HashingWriter:
 
 
 class HashingReader:
-    """A downloaded object as a readable stream that counts and hashes what is read."""
+    """A downloaded object as a readable stream that counts and checksums what is read."""
 
-    def __init__(self, response: Any) -> None:
+    def __init__(self, response: Any, algorithm: str = WRITE_ALGORITHM) -> None:
         self._response = response
-        self.sha256 = hashlib.sha256()
+        self.checksum: Checksum = new_checksum(algorithm)
         self.size = 0
         self.closed = False
 
     def read(self, size: int = -1) -> bytes:
         data = self._response.read(None if size is None or size < 0 else size)
-        self.sha256.update(data)
+        self.checksum.update(data)
         self.size += len(data)
         return data
 
@@ -294,14 +294,16 @@ class S3Store:
             raise self._transfer_error(f"uploading {self.config.uri(name)}", failure[0])
 
     @contextlib.contextmanager
-    def download_stream(self, name: str) -> Iterator[HashingReader]:
-        """Yield the object ``name`` as a hashing stream (connect retried with backoff)."""
+    def download_stream(
+        self, name: str, algorithm: str = WRITE_ALGORITHM
+    ) -> Iterator[HashingReader]:
+        """Yield the object ``name`` as a checksumming stream (connect retried with backoff)."""
         response = self._retrying(
             f"downloading {self.config.uri(name)}",
             lambda: self._client.get_object(self.config.bucket, name),
         )
         try:
-            yield HashingReader(response)
+            yield HashingReader(response, algorithm)
         finally:
             response.close()
             response.release_conn()

@@ -1,0 +1,140 @@
+"""Keep warm Ray workers for ``@task.ray``: ``python -m ray_provider.keeper --address ADDR``.
+
+Why this process exists: the result registry (a detached actor) submits every ``@task.ray``
+callable, so the callables run in worker processes of the registry's Ray job, which is the job
+of the driver that created the actor. Ray reuses idle worker processes only while that job's
+driver is alive. If an Airflow task process creates the registry, its job ends with the task,
+and from then on every callable waits for a new Python worker (interpreter, Ray, pandas
+imports): about 5 s per task on 2 cores, against 0.5 s with a live owner
+(``bench/results/handoff.md``). This small driver creates the registry itself and stays
+connected. Run it next to the Ray head: ``make demo`` and the tests start it after ``ray start``,
+the Helm chart runs it as a sidecar of the head pod.
+
+If a registry made by another job already exists, the keeper takes over as soon as that
+registry holds no results (it is retired atomically, so no submission is lost); until then it
+says so and waits. It never drops results. Stop it with SIGTERM or Ctrl-C; results stay.
+Runs on the Ray side, so it must not import Airflow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+import ray
+
+from ray_provider.runtime.keys import (
+    DEFAULT_NAMESPACE,
+    DEFAULT_RESULT_TTL_SECONDS,
+    REGISTRY_ACTOR_NAME,
+)
+from ray_provider.runtime.registry import get_or_create_registry
+
+log = logging.getLogger("ray_provider.keeper")
+
+
+def _current_registry(namespace: str) -> Any | None:
+    try:
+        return ray.get_actor(REGISTRY_ACTOR_NAME, namespace=namespace)
+    except ValueError:
+        return None
+
+
+def _wait_until_name_is_free(namespace: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while _current_registry(namespace) is not None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the old registry in {namespace!r} did not go away in {timeout}s")
+        time.sleep(0.1)
+
+
+class Keeper:
+    """Makes sure the namespace's registry is one this driver created; see the module doc."""
+
+    def __init__(self, namespace: str, ttl_seconds: float) -> None:
+        self.namespace = namespace
+        self.ttl_seconds = ttl_seconds
+        self.job_id = ray.get_runtime_context().get_job_id()
+        self._waiting_reported = False
+
+    def tend(self) -> str:
+        """One check; returns what the registry's state is now ("kept", "waiting")."""
+        current = _current_registry(self.namespace)
+        if current is None:
+            get_or_create_registry(self.namespace, self.ttl_seconds)
+            current = _current_registry(self.namespace)
+        if current is not None and ray.get(current.job_id.remote()) == self.job_id:
+            return "kept"
+        if not ray.get(current.retire_if_idle.remote()):
+            if not self._waiting_reported:
+                stats = ray.get(current.stats.remote())
+                log.warning(
+                    "A result registry created by another Ray job holds %d result(s) of %d "
+                    "run(s); taking over once they are released (runs ending, or the TTL).",
+                    stats["results"],
+                    stats["runs"],
+                )
+                self._waiting_reported = True
+            return "waiting"
+        ray.kill(current, no_restart=True)
+        _wait_until_name_is_free(self.namespace)
+        get_or_create_registry(self.namespace, self.ttl_seconds)
+        log.info("Replaced an idle result registry left by another Ray job.")
+        self._waiting_reported = False
+        return self.tend()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m ray_provider.keeper",
+        description="Create the @task.ray result registry and keep its Ray job alive, so Ray "
+        "reuses worker processes between tasks.",
+    )
+    parser.add_argument(
+        "--address",
+        default=os.environ.get("RAY_ADDRESS", "auto"),
+        help="Ray address: HOST:6379 (a node of the cluster), ray://HOST:10001, or auto "
+        "(default: $RAY_ADDRESS, else auto)",
+    )
+    parser.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="as in the connection")
+    parser.add_argument("--result-ttl-seconds", type=float, default=DEFAULT_RESULT_TTL_SECONDS)
+    parser.add_argument("--check-seconds", type=float, default=10.0, help="how often to check")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    ray.init(
+        address=args.address,
+        namespace=args.namespace,
+        log_to_driver=False,
+        logging_level=logging.WARNING,
+    )
+    keeper = Keeper(args.namespace, args.result_ttl_seconds)
+    last = None
+    try:
+        while not stop.is_set():
+            state = keeper.tend()
+            if state != last and state == "kept":
+                log.info(
+                    "Keeping the result registry in namespace %r (Ray job %s) at %s",
+                    args.namespace,
+                    keeper.job_id,
+                    args.address,
+                )
+                print("keeper ready", flush=True)
+            last = state
+            stop.wait(args.check_seconds)
+    finally:
+        ray.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
