@@ -413,8 +413,8 @@ def _workers_line(workers: dict[str, Any]) -> str:
         return ""
     return (
         f"Ray worker processes: ours ran {ours['new_worker_process']} of its "
-        f"{ours['tasks']} Ray tasks in a worker process no earlier task had used; the "
-        f"without the keeper {bare['new_worker_process']} of {bare['tasks']}."
+        f"{ours['tasks']} Ray tasks in a worker process no earlier task had used; without the "
+        f"keeper, {bare['new_worker_process']} of {bare['tasks']}."
     )
 
 

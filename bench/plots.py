@@ -83,14 +83,7 @@ def grouped_bars(
         ax.bar(xs, medians, width, yerr=[errors_low, errors_high], capsize=3, label=label)
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels(groups)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10)
-    ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _finish_bars(plt, fig, ax, path, title, ylabel)
 
 
 def stacked_bars(
@@ -103,6 +96,11 @@ def stacked_bars(
     for label, heights in parts.items():
         ax.bar(bars, heights, bottom=bottoms, label=label)
         bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
+    return _finish_bars(plt, fig, ax, path, title, ylabel)
+
+
+def _finish_bars(plt, fig, ax, path: Path, title: str, ylabel: str) -> Path:
+    """Labels, grid and legend shared by the bar charts; saves and closes the figure."""
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(True, axis="y", alpha=0.3)

@@ -1,112 +1,99 @@
-"""Profile where a benchmark's time goes with py-spy: ``python -m bench.profile training``.
+"""Profile where xgboost-ray's training time goes, with py-spy: ``python -m bench.profile``.
 
-The goals that a benchmark misses are explained from these profiles (bench/README.md). py-spy
-samples every Python process of the run (``--subprocesses``: the script, and the Ray workers
-and actors that its local Ray starts) with native frames, into collapsed stacks; the summary
-lists, per process, the share of samples by the innermost frames that matter.
+Runs ``bench.profile_training`` (xgboost-ray with 1 actor, then plain xgboost, on the frame of
+bench/training.py), waits for the training actor to start boosting, and samples that actor's
+threads with py-spy (``--nonblocking``: the sampled process is never paused, so the numbers it
+prints are not skewed; native frames need pausing and are left out). The summary gives, per
+thread, the share of samples by innermost Python frame; the collapsed stacks are kept beside it.
 
-    python -m bench.profile training [--rows 1000000] [--rounds 20] [--out bench/results/profiles]
+    python -m bench.profile [--rows 1000000] [--rounds 20] [--seconds 14] [--out DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
-import re
-import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import psutil
 
 from bench.common import RESULTS, ROOT
 
-TARGETS = {
-    # name -> (module run under py-spy, what it shows)
-    "training": (
-        "bench.profile_training",
-        "xgboost-ray (1 actor x all CPUs) and plain xgboost on the same frame, one after the other",
-    ),
-}
-PROCESS = re.compile(r"^process (\d+):\"([^\"]*)\"")
+ACTOR = "ray::_RemoteRayXGBoostActor"
+STARTED = "Starting XGBoost training"
 
 
-def _process_label(frame: str) -> str:
-    match = PROCESS.match(frame)
-    if not match:
-        return frame
-    command = match.group(2)
-    for marker in ("ray::", "bench.profile_training", "raylet", "gcs_server"):
-        if marker in command:
-            return command[command.index(marker) :].split(" ")[0]
-    return command[:60]
-
-
-def summarize(collapsed: Path, top: int = 12) -> str:
-    """Per process: samples, and the top innermost frames (self time) with their shares."""
-    per_process: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    totals: collections.Counter = collections.Counter()
+def summarize(collapsed: Path, top: int = 8) -> str:
+    """Per thread: samples, and the top innermost frames with their shares."""
+    per_thread: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for line in collapsed.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
         frames = stack.split(";")
-        process = _process_label(frames[0])
-        leaf = frames[-1]
-        per_process[process][leaf] += int(count)
-        totals[process] += int(count)
+        thread = f"{frames[0]} {frames[1]}" if len(frames) > 1 else frames[0]
+        per_thread[thread][frames[-1].strip()] += int(count)
     lines = []
-    for process, total in totals.most_common(6):
-        lines += [f"### {process} ({total} samples)", "", "| share | innermost frame |"]
+    for thread, counter in sorted(per_thread.items(), key=lambda kv: -sum(kv[1].values())):
+        total = sum(counter.values())
+        lines += [f"### {thread} ({total} samples)", "", "| share | innermost frame |"]
         lines.append("| ---: | --- |")
-        for frame, count in per_process[process].most_common(top):
-            lines.append(f"| {100 * count / total:.1f}% | `{frame[:140]}` |")
+        for frame, count in counter.most_common(top):
+            lines.append(f"| {100 * count / total:.0f}% | `{frame[:120]}` |")
         lines.append("")
     return "\n".join(lines)
 
 
+def _wait_for_actor(log: Path, target: subprocess.Popen, timeout: float = 300) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and target.poll() is None:
+        actors = [
+            p.pid
+            for p in psutil.process_iter(["pid", "cmdline"])
+            if any(ACTOR in part for part in p.info["cmdline"] or [])
+        ]
+        if actors and STARTED in log.read_text():
+            return actors[0]
+        time.sleep(0.2)
+    raise RuntimeError(f"the training actor never started boosting:\n{log.read_text()[-3000:]}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
-    parser.add_argument("target", choices=sorted(TARGETS))
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=20)
-    parser.add_argument("--rate", type=int, default=50, help="py-spy samples per second")
+    parser.add_argument("--seconds", type=int, default=14, help="how long to sample the actor")
     parser.add_argument("--out", type=Path, default=RESULTS / "profiles")
     args = parser.parse_args(argv)
-    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    if not Path(py_spy).exists():
-        parser.error("py-spy is not installed: `uv sync` installs it (dev dependency)")
-    module, what = TARGETS[args.target]
+    py_spy = Path(sys.executable).with_name("py-spy")
     args.out.mkdir(parents=True, exist_ok=True)
-    collapsed = args.out / f"{args.target}.collapsed.txt"
-    command = [
-        py_spy,
-        "record",
-        "--subprocesses",
-        "--native",
-        "--idle",
-        f"--rate={args.rate}",
-        "--format=raw",
-        f"--output={collapsed}",
-        "--",
-        sys.executable,
-        "-m",
-        module,
-        f"--rows={args.rows}",
-        f"--rounds={args.rounds}",
-    ]
-    print(" ".join(command), flush=True)
-    result = subprocess.run(command, cwd=ROOT, check=False, capture_output=True, text=True)
-    timings = [line for line in result.stdout.splitlines() if line.startswith("PHASE ")]
-    if result.returncode != 0:
-        print(result.stdout[-3000:], result.stderr[-3000:], file=sys.stderr)
-        return result.returncode
-    report = args.out / f"{args.target}.md"
+    log, collapsed = args.out / "training.log", args.out / "training.collapsed.txt"
+    command = [sys.executable, "-m", "bench.profile_training", f"--rows={args.rows}"]
+    command.append(f"--rounds={args.rounds}")
+    with log.open("w") as sink:
+        target = subprocess.Popen(command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        actor = _wait_for_actor(log, target)
+        sampling = ["--nonblocking", "--idle", "--threads", "--rate=20", "--format=raw"]
+        window = [f"--duration={args.seconds}", f"-o={collapsed}"]
+        subprocess.run(
+            [str(py_spy), "record", f"--pid={actor}", *sampling, *window],
+            check=True,
+            capture_output=True,
+        )
+        target.wait(timeout=600)
+    finally:
+        if target.poll() is None:
+            target.kill()
+    phases = [line[6:] for line in log.read_text().splitlines() if line.startswith("PHASE ")]
+    report = args.out / "training.md"
     report.write_text(
-        f"# Profile: {args.target}\n\n{what}; {args.rows:,} rows, {args.rounds} rounds; py-spy "
-        f"{args.rate} Hz, native frames, idle samples included.\n\n"
-        + "\n".join(f"* {line[6:]}" for line in timings)
-        + "\n\n"
-        + summarize(collapsed)
+        f"# Profile: xgboost-ray training actor\n\n{args.rows:,} rows, {args.rounds} rounds; "
+        f"py-spy 20 Hz for {args.seconds} s from the start of boosting, idle samples included."
+        "\n\n" + "".join(f"* {p}\n" for p in phases) + "\n" + summarize(collapsed)
     )
     print(report.read_text())
     return 0
