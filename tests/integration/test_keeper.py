@@ -30,7 +30,7 @@ def head():
         head.discard()
 
 
-def drive(head: RayHead, *args: str) -> dict:
+def drive(head: RayHead, *args: str, output: list[str] | None = None) -> dict:
     env = {**head.env(), "AIRFLOW_CONN_RAY_DEFAULT": head.connection_json()}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     result = subprocess.run(
@@ -43,6 +43,8 @@ def drive(head: RayHead, *args: str) -> dict:
         check=False,
     )
     assert result.returncode == 0, result.stderr[-4000:]
+    if output is not None:  # the hook logs through structlog, to stdout
+        output.append(result.stdout + result.stderr)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -58,12 +60,17 @@ def wait_for_log(head: RayHead, pattern: str, timeout: float = 60.0) -> re.Match
 
 def test_a_submission_waits_out_a_registry_handover(head):
     """A task submitted while the registry is retired lands on its replacement."""
-    result = drive(head, "handover", "h1")
+    logged: list[str] = []
+    result = drive(head, "handover", "h1", output=logged)
     assert result["ok"] and result["waited"] >= 1.0
+    # No keeper yet: the task process that created the registry was told what that costs
+    # and what to run instead.
+    assert "Created the result registry from this task's Ray job" in logged[0]
+    assert f"python -m ray_provider.keeper --address {head.address}" in logged[0]
 
 
 def test_keeper_takes_over_once_idle_and_workers_stay_warm(head):
-    # An exited "task process" created the registry and left a result in it.
+    # An exited "task process" (the registry's creator in the test above) left a result.
     first = drive(head, "produce", "busy")
     assert first["ok"]
     head.start_keeper(check_seconds=0.5, wait_ready=False)
