@@ -192,24 +192,10 @@ def measure_s3(platform: Platform, sizes: tuple[int, ...], repeats: int) -> dict
 
 def drop_registry() -> None:
     """Kill the registry (it holds only finished runs' results, released at run end)."""
-    import ray
-
     from ray_provider.hooks.ray import RayHook
-    from ray_provider.runtime.keys import REGISTRY_ACTOR_NAME
+    from ray_provider.runtime.registry import kill_registry
 
-    namespace = RayHook().settings.namespace
-    try:
-        ray.kill(ray.get_actor(REGISTRY_ACTOR_NAME, namespace=namespace), no_restart=True)
-    except ValueError:  # none yet
-        return
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            ray.get_actor(REGISTRY_ACTOR_NAME, namespace=namespace)
-            time.sleep(0.2)
-        except ValueError:
-            return
-    raise RuntimeError("the registry actor did not go away")
+    kill_registry(RayHook().settings.namespace)
 
 
 @contextmanager

@@ -19,8 +19,8 @@ import time
 import ray
 
 from ray_provider.hooks.ray import RayHook
-from ray_provider.runtime.keys import REGISTRY_ACTOR_NAME, run_key
-from ray_provider.runtime.registry import get_or_create_registry
+from ray_provider.runtime.keys import run_key
+from ray_provider.runtime.registry import get_or_create_registry, kill_registry
 from tests.support.registry import run_task
 
 
@@ -48,13 +48,7 @@ def main(action: str, run_id: str = "r") -> dict:
 
         def replace() -> None:
             time.sleep(1.0)
-            ray.kill(old, no_restart=True)
-            while True:
-                try:
-                    ray.get_actor(REGISTRY_ACTOR_NAME, namespace=hook.settings.namespace)
-                    time.sleep(0.05)
-                except ValueError:
-                    break
+            kill_registry(hook.settings.namespace)
             get_or_create_registry(hook.settings.namespace)
 
         replacer = threading.Thread(target=replace)

@@ -23,34 +23,13 @@ import logging
 import os
 import signal
 import threading
-import time
-from typing import Any
 
 import ray
 
-from ray_provider.runtime.keys import (
-    DEFAULT_NAMESPACE,
-    DEFAULT_RESULT_TTL_SECONDS,
-    REGISTRY_ACTOR_NAME,
-)
-from ray_provider.runtime.registry import get_or_create_registry
+from ray_provider.runtime.keys import DEFAULT_NAMESPACE, DEFAULT_RESULT_TTL_SECONDS
+from ray_provider.runtime.registry import current_registry, get_or_create_registry, kill_registry
 
 log = logging.getLogger("ray_provider.keeper")
-
-
-def _current_registry(namespace: str) -> Any | None:
-    try:
-        return ray.get_actor(REGISTRY_ACTOR_NAME, namespace=namespace)
-    except ValueError:
-        return None
-
-
-def _wait_until_name_is_free(namespace: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while _current_registry(namespace) is not None:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the old registry in {namespace!r} did not go away in {timeout}s")
-        time.sleep(0.1)
 
 
 class Keeper:
@@ -64,10 +43,10 @@ class Keeper:
 
     def tend(self) -> str:
         """One check; returns what the registry's state is now ("kept", "waiting")."""
-        current = _current_registry(self.namespace)
+        current = current_registry(self.namespace)
         if current is None:
             get_or_create_registry(self.namespace, self.ttl_seconds)
-            current = _current_registry(self.namespace)
+            current = current_registry(self.namespace)
         if current is not None and ray.get(current.job_id.remote()) == self.job_id:
             return "kept"
         if not ray.get(current.retire_if_idle.remote()):
@@ -81,8 +60,7 @@ class Keeper:
                 )
                 self._waiting_reported = True
             return "waiting"
-        ray.kill(current, no_restart=True)
-        _wait_until_name_is_free(self.namespace)
+        kill_registry(self.namespace)  # retired: it holds nothing and accepts nothing
         get_or_create_registry(self.namespace, self.ttl_seconds)
         log.info("Replaced an idle result registry left by another Ray job.")
         self._waiting_reported = False

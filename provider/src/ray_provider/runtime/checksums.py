@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from collections.abc import Callable
 from typing import Any, Protocol
 
 WRITE_ALGORITHM = "crc32"
@@ -39,20 +40,8 @@ class Crc32:
         return f"{self._value:08x}"
 
 
-class Sha256:
-    name = "sha256"
-
-    def __init__(self) -> None:
-        self._hash = hashlib.sha256()
-
-    def update(self, data: Any) -> None:
-        self._hash.update(data)
-
-    def hexdigest(self) -> str:
-        return self._hash.hexdigest()
-
-
-ALGORITHMS: dict[str, type[Crc32] | type[Sha256]] = {"crc32": Crc32, "sha256": Sha256}
+# hashlib's objects already have ``update``, ``hexdigest`` and ``name`` ("sha256").
+ALGORITHMS: dict[str, Callable[[], Checksum]] = {"crc32": Crc32, "sha256": hashlib.sha256}
 
 
 def new_checksum(algorithm: str = WRITE_ALGORITHM) -> Checksum:

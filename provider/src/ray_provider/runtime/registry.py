@@ -238,3 +238,28 @@ def get_or_create_registry(
         resources={"node:__internal_head__": 0.001},
         max_restarts=0,
     ).remote(ttl_seconds)
+
+
+def current_registry(namespace: str) -> ray.actor.ActorHandle | None:
+    """The namespace's registry actor, or ``None`` if there is none (never creates one)."""
+    try:
+        return ray.get_actor(REGISTRY_ACTOR_NAME, namespace=namespace)
+    except ValueError:
+        return None
+
+
+def kill_registry(namespace: str, timeout: float = 60.0) -> None:
+    """Kill the registry (with every result it holds) and wait until its name is free.
+
+    Ray releases a killed actor's name a little later; creating the next one before that would
+    return the dying actor (``get_if_exists``).
+    """
+    registry = current_registry(namespace)
+    if registry is None:
+        return
+    ray.kill(registry, no_restart=True)
+    deadline = time.monotonic() + timeout
+    while current_registry(namespace) is not None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the registry in {namespace!r} did not go away in {timeout}s")
+        time.sleep(0.1)
