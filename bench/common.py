@@ -77,9 +77,10 @@ def machine_line(facts: dict[str, Any]) -> str:
     """One markdown line naming the machine, versions and load, for every result table."""
     load = facts.get("load_average", ["?"])[0]
     load_end = facts.get("load_average_end", ["?"])[0]
+    airflow = facts.get("airflow") or "not installed"
     return (
         f"Machine: {facts['cpus']} CPUs, {facts['ram_gib']} GiB RAM, Python {facts['python']}, "
-        f"Ray {facts['ray']}, xgboost {facts.get('xgboost')}, Airflow {facts.get('airflow')}; "
+        f"Ray {facts['ray']}, xgboost {facts.get('xgboost')}, Airflow {airflow}; "
         f"1-minute load average {load} at the start, {load_end} at the end; {facts['when']}."
     )
 
