@@ -24,6 +24,7 @@ DAG_CONF = {
     "ray_failure": {},
     "ray_errors": {},
     "ray_seed_spelling": {},
+    "preload_probe": {},
 }
 
 
@@ -157,3 +158,15 @@ def test_seed_spelling_runs_unchanged(airflow, runs, s3):
         assert prefix + "manifest.json" in names
     ref = xcom_value(airflow, "ray_seed_spelling", run_id, "create_data")
     assert ref["checkpoint_uri"].endswith(f"/ray_seed_spelling/{run_id}/create_data/-1/")
+
+
+def test_task_processes_start_with_pandas_and_ray_imported_by_the_scheduler(airflow, runs):
+    run_id, state, tis = finished(airflow, runs, "preload_probe")
+    assert state == "success", {t: ti["state"] for t, ti in tis.items()}
+    # Parsed in a fresh interpreter these would be False: the DAG file imports neither.
+    assert xcom_value(airflow, "preload_probe", run_id, "modules_at_parse") == {
+        "pandas": True,
+        "ray": True,
+    }
+    scheduler_log = (airflow.home / "scheduler.log").read_text()
+    assert "imported pandas, ray, ray_provider.hooks.ray" in scheduler_log
