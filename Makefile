@@ -16,7 +16,7 @@ PYTEST_ARGS    ?=
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup test test-unit lint bench demo demo-stop clean tools up down e2e
+.PHONY: help setup test test-unit lint bench bench-gpu demo demo-stop clean tools up down e2e
 
 help: ## List the targets with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,6 +46,9 @@ lint: setup ## Check style with ruff
 
 bench: setup ## Run the benchmarks; results (JSON, markdown, PNG) go to bench/results/
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
+
+bench-gpu: setup ## On a machine with an NVIDIA GPU: xgboost on CUDA vs CPU, and through Ray
+	$(VENV)/bin/python -m bench.gpu_training $(BENCH_ARGS)
 
 demo: setup ## Run the HIGGS pipeline end to end here (ROWS=, SOURCE=, ROUNDS=, ACTORS=, USE_GPU=1)
 	ROWS="$(ROWS)" SOURCE="$(SOURCE)" ROUNDS="$(ROUNDS)" ACTORS="$(ACTORS)" USE_GPU="$(USE_GPU)" \

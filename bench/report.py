@@ -19,7 +19,10 @@ BENCHMARKS = {
     "training": "Training throughput",
     "training_full": "Training throughput, 1M and 4M rows",
     "checkpoint_throughput": "Checkpoint throughput",
+    "gpu_training": "GPU training",
 }
+# Written by runs outside `python -m bench` (a larger plan, a GPU machine): shown when present.
+OPTIONAL = {"training_full", "gpu_training"}
 MET = {True: "met", False: "**missed**"}
 
 
@@ -85,12 +88,33 @@ def _checkpoint(data: dict[str, Any]) -> list[tuple[str, str, str]]:
     ]
 
 
+def _gpu_training(data: dict[str, Any]) -> list[tuple[str, str, str]]:
+    out = []
+    for entry in data["results"]:
+        cpu = entry["methods"].get("cpu")
+        for name in ("cuda", "ray_task_gpu"):
+            mine = entry["methods"].get(name)
+            if cpu and mine:
+                speedup = cpu["seconds"]["median"] / mine["seconds"]["median"]
+                out.append(
+                    (
+                        f"{'xgboost device=cuda' if name == 'cuda' else 'Ray task, num_gpus=1'}"
+                        f" / {data['cores']} CPU cores, {entry['rows']:,} rows "
+                        f"({data['gpu']['gpu']})",
+                        "-",
+                        f"{speedup:.1f}x faster",
+                    )
+                )
+    return out
+
+
 HEADLINES = {
     "handoff": _handoff,
     "overhead": _overhead,
     "training": _training,
     "training_full": _training,
     "checkpoint_throughput": _checkpoint,
+    "gpu_training": _gpu_training,
 }
 
 
@@ -114,7 +138,7 @@ def write_summary(results_dir: Path, run: dict[str, Any] | None = None) -> Path:
     for name, title in BENCHMARKS.items():
         path = results_dir / f"{name}.json"
         if not path.exists():
-            if name != "training_full":  # optional: `python -m bench.training --plan full`
+            if name not in OPTIONAL:
                 lines.append(f"| {title} | not run yet | | | |")
             continue
         data = json.loads(path.read_text())

@@ -39,14 +39,14 @@ from bench.stack import add_platform_option, platform_for
 NAME = "training"
 CORES = os.cpu_count() or 2
 # (rows, rounds, methods). Each distributed call pays a fixed cost on this 2-core machine
-# (xgboost-ray about 30 s of actor start-up and set-up, Ray Train about 90 s) whatever the
-# rounds, so the whole matrix, 3 repeats, takes about 30 minutes alone: `make bench` runs the
-# 1M-row plan (DEFAULT), `--plan full` adds 4M rows (fewer rounds). See bench/README.md.
+# (xgboost-ray about 30 s of actor start-up and set-up, Ray Train about 45 s) whatever the
+# rounds, so the 1M + 4M matrix, 3 repeats, takes about 15 minutes alone: `make bench` runs
+# the 1M-row plan (default), `--plan full` adds 4M rows (fewer rounds). See bench/README.md.
 ALL_METHODS = ("plain", "xgboost_ray_1", "xgboost_ray_2", "ray_train")
 PLANS = {
     "default": [(1_000_000, 20, ALL_METHODS)],
     "full": [(1_000_000, 20, ALL_METHODS), (4_000_000, 5, ALL_METHODS)],
-    # Smoke: the cheap methods only (Ray Train alone costs about a minute and a half).
+    # Smoke: the cheap methods only (Ray Train alone costs most of a minute).
     "smoke": [(20_000, 5, ("plain", "xgboost_ray_2"))],
 }
 GOAL = 0.8
