@@ -169,4 +169,4 @@ def test_task_processes_start_with_pandas_and_ray_imported_by_the_scheduler(airf
         "ray": True,
     }
     scheduler_log = (airflow.home / "scheduler.log").read_text()
-    assert "imported pandas, ray, ray_provider.hooks.ray" in scheduler_log
+    assert "imported pandas, ray for the task processes" in scheduler_log

@@ -51,3 +51,32 @@ def test_nothing_is_imported_outside_a_forking_process(monkeypatch):
     monkeypatch.setattr(preload, "preload", lambda modules=None: imported.append(modules) or {})
     preload.preload_if_forking_tasks()
     assert imported == []
+
+
+def test_importing_ray_alone_leaves_forked_children_their_own_ray_ids():
+    assert preload.forked_children_share_ray_ids(list(preload.DEFAULT_MODULES)) is False
+
+
+def test_a_module_that_declares_a_ray_actor_at_import_is_caught_by_the_probe():
+    # The registry module declares its actor class at import, which draws a Ray ID: forked
+    # task processes would then draw identical IDs and collide.
+    assert preload.forked_children_share_ray_ids(["ray", "ray_provider.runtime.registry"])
+
+
+def test_an_unsafe_list_is_not_preloaded_and_the_log_says_why(monkeypatch, caplog):
+    monkeypatch.setattr(sys, "argv", ["/venv/bin/airflow", "scheduler"])
+    monkeypatch.setenv(preload.PRELOAD_ENV, "ray,ray_provider.runtime.registry")
+    imported = []
+    monkeypatch.setattr(preload, "preload", lambda modules=None: imported.append(modules) or {})
+    with caplog.at_level(logging.WARNING, logger="ray_provider.preload"):
+        preload.preload_if_forking_tasks()
+    assert imported == []
+    assert "draw the same Ray IDs" in caplog.text and preload.PRELOAD_ENV in caplog.text
+
+
+def test_a_safe_list_is_preloaded_in_the_scheduler(monkeypatch, caplog):
+    monkeypatch.setattr(sys, "argv", ["/venv/bin/airflow", "scheduler"])
+    monkeypatch.setenv(preload.PRELOAD_ENV, "colorsys")
+    with caplog.at_level(logging.INFO, logger="ray_provider.preload"):
+        preload.preload_if_forking_tasks()
+    assert "imported colorsys for the task processes" in caplog.text
