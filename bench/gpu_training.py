@@ -42,6 +42,7 @@ from bench.common import (
     write_results,
 )
 from bench.higgs_modules import import_higgs
+from bench.plain_xgboost import train_plain
 from bench.plots import grouped_bars
 
 NAME = "gpu_training"
@@ -93,34 +94,12 @@ def gpu_facts() -> dict[str, Any]:
     return {"gpu": name, "driver": driver, "gpu_memory": memory, "xgboost_cuda": True}
 
 
-def _plain(train, validation, rounds: int, device: str):
-    """``xgb.train`` as the pipeline calls it; returns (booster, boosting seconds)."""
-    import xgboost as xgb
-    from higgs.model import xgboost_params
-    from higgs.schema import LABEL
-
-    params = {**xgboost_params(device == "cuda"), "nthread": CORES}
-    dtrain = xgb.DMatrix(train.drop(columns=[LABEL]), label=train[LABEL], nthread=CORES)
-    dvalidation = xgb.DMatrix(
-        validation.drop(columns=[LABEL]), label=validation[LABEL], nthread=CORES
-    )
-    started = time.perf_counter()
-    booster = xgb.train(
-        params,
-        dtrain,
-        num_boost_round=rounds,
-        evals=[(dtrain, "train"), (dvalidation, "validation")],
-        verbose_eval=False,
-    )
-    return booster, time.perf_counter() - started
-
-
 def _train_on_gpu_in_ray(frames, rounds: int) -> dict[str, Any]:
     """The callable of the ``ray_task_gpu`` method: runs inside a Ray task with num_gpus=1."""
     import ray
 
     train, validation, _test = frames
-    booster, boosting = _plain(train, validation, rounds, "cuda")
+    booster, boosting = train_plain(train, validation, rounds, nthread=CORES, device="cuda")
     return {
         "booster": booster,
         "boosting_s": boosting,
@@ -188,7 +167,9 @@ def methods(runner: RegistryRunner, frames_key: str):
 
     def plain(device: str):
         def train(train_frame, validation, rounds):
-            booster, boosting = _plain(train_frame, validation, rounds, device)
+            booster, boosting = train_plain(
+                train_frame, validation, rounds, nthread=CORES, device=device
+            )
             return booster, boosting, {}
 
         return train
@@ -295,7 +276,8 @@ def measure(
     return results
 
 
-def _speedup(entry: dict[str, Any], name: str) -> float | None:
+def speedup_vs_cpu(entry: dict[str, Any], name: str) -> float | None:
+    """How many times faster ``name`` ran than the CPU baseline (medians of whole calls)."""
     mine, cpu = entry["methods"].get(name), entry["methods"].get("cpu")
     if not mine or not cpu:
         return None
@@ -323,7 +305,7 @@ def markdown(data: dict[str, Any]) -> str:
     ]
     for entry in data["results"]:
         for name, r in entry["methods"].items():
-            speedup = _speedup(entry, name)
+            speedup = speedup_vs_cpu(entry, name)
             runs = len(r["seconds"]["samples"])
             short = f" ({runs} runs)" if runs < data["repeats"] else ""
             lines.append(

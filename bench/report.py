@@ -89,13 +89,13 @@ def _checkpoint(data: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def _gpu_training(data: dict[str, Any]) -> list[tuple[str, str, str]]:
+    from bench.gpu_training import speedup_vs_cpu
+
     out = []
     for entry in data["results"]:
-        cpu = entry["methods"].get("cpu")
         for name in ("cuda", "ray_task_gpu"):
-            mine = entry["methods"].get(name)
-            if cpu and mine:
-                speedup = cpu["seconds"]["median"] / mine["seconds"]["median"]
+            speedup = speedup_vs_cpu(entry, name)
+            if speedup:
                 out.append(
                     (
                         f"{'xgboost device=cuda' if name == 'cuda' else 'Ray task, num_gpus=1'}"

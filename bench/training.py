@@ -33,6 +33,7 @@ from bench.common import (
     write_results,
 )
 from bench.higgs_modules import import_higgs
+from bench.plain_xgboost import train_plain
 from bench.plots import grouped_bars
 from bench.stack import add_platform_option, platform_for
 
@@ -103,25 +104,11 @@ def trainers(higgs) -> dict[str, Callable[[Any, Any, int], tuple[Any, dict | Non
     the data or starting actors: for plain xgboost the ``xgb.train`` call, for xgboost-ray
     the "pure XGBoost training time" it logs. Ray Train's are not known (``None``).
     """
-    from higgs.model import TRAINERS, xgboost_params
-    from higgs.schema import LABEL
+    from higgs.model import TRAINERS
 
     def plain(train, validation, rounds):
-        import xgboost as xgb
-
-        dtrain = xgb.DMatrix(train.drop(columns=[LABEL]), label=train[LABEL], nthread=CORES)
-        dvalidation = xgb.DMatrix(
-            validation.drop(columns=[LABEL]), label=validation[LABEL], nthread=CORES
-        )
-        started = time.perf_counter()
-        booster = xgb.train(
-            {**xgboost_params(False), "nthread": CORES},
-            dtrain,
-            num_boost_round=rounds,
-            evals=[(dtrain, "train"), (dvalidation, "validation")],
-            verbose_eval=False,
-        )
-        return booster, {"boosting": time.perf_counter() - started}
+        booster, boosting = train_plain(train, validation, rounds, nthread=CORES)
+        return booster, {"boosting": boosting}
 
     phases = _XgboostRayPhases()
     ray_logger = logging.getLogger("ray")

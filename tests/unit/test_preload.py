@@ -48,7 +48,7 @@ def test_nothing_is_imported_outside_a_forking_process(monkeypatch):
     monkeypatch.setattr(sys, "argv", ["/venv/bin/airflow", "api-server"])
     monkeypatch.setenv(preload.PRELOAD_ENV, "no_such_module_for_preload")
     imported = []
-    monkeypatch.setattr(preload, "preload", lambda modules=None: imported.append(modules) or {})
+    monkeypatch.setattr(preload, "preload", lambda modules: imported.append(modules) or {})
     preload.preload_if_forking_tasks()
     assert imported == []
 
@@ -67,7 +67,7 @@ def test_an_unsafe_list_is_not_preloaded_and_the_log_says_why(monkeypatch, caplo
     monkeypatch.setattr(sys, "argv", ["/venv/bin/airflow", "scheduler"])
     monkeypatch.setenv(preload.PRELOAD_ENV, "ray,ray_provider.runtime.registry")
     imported = []
-    monkeypatch.setattr(preload, "preload", lambda modules=None: imported.append(modules) or {})
+    monkeypatch.setattr(preload, "preload", lambda modules: imported.append(modules) or {})
     with caplog.at_level(logging.WARNING, logger="ray_provider.preload"):
         preload.preload_if_forking_tasks()
     assert imported == []

@@ -100,14 +100,14 @@ def forked_children_share_ray_ids(modules: list[str]) -> bool:
     return probe.stdout.strip().splitlines()[-1:] != ["independent"]
 
 
-def preload(modules: list[str] | None = None) -> dict[str, float]:
-    """Import ``modules`` (default: :func:`modules_to_preload`); returns seconds per module.
+def preload(modules: list[str]) -> dict[str, float]:
+    """Import ``modules``; returns seconds per module imported.
 
     A module that fails to import is logged and skipped: the task process will import it
     itself and fail there with its own error, in the task's log where it belongs.
     """
     timings: dict[str, float] = {}
-    for name in modules_to_preload() if modules is None else modules:
+    for name in modules:
         started = time.perf_counter()
         try:
             importlib.import_module(name)
