@@ -10,13 +10,14 @@ UV             := $(shell command -v uv 2>/dev/null || echo $(TOOLS_DIR)/bin/uv)
 HELM_VERSION   := v3.22.0
 GO             := $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 CLUSTER        ?= kind
+IMAGES         ?= upstream
 PYTEST_ARGS    ?=
 
 # Python comes from this machine, never downloaded by uv (only package registries are reachable).
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup test test-unit lint bench bench-gpu demo demo-stop clean tools up down e2e
+.PHONY: help setup test test-unit lint bench bench-gpu demo demo-stop clean tools up down e2e docker-engine images-local
 
 help: ## List the targets with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -68,11 +69,17 @@ tools: ## Build helm (v3.22.0) into .tools/bin when no helm is found (needs Go)
 	echo "==> helm not found: building helm $(HELM_VERSION) into $(TOOLS_DIR)/bin (go install, a few minutes)"; \
 	GOBIN=$(TOOLS_DIR)/bin GOFLAGS=-buildvcs=false $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
-up: ## Local cluster with Ray, MinIO and Airflow from this checkout (CLUSTER=kind|minikube)
-	@CLUSTER=$(CLUSTER) bash charts/scripts/up.sh
+up: ## Local cluster with Ray, MinIO and Airflow (CLUSTER=kind|minikube, IMAGES=upstream|local)
+	@CLUSTER=$(CLUSTER) IMAGES=$(IMAGES) bash charts/scripts/up.sh
 
-e2e: ## Trigger the HIGGS DAG on the local cluster and wait for it (ROWS=, ROUNDS=, ACTORS=)
-	@CLUSTER=$(CLUSTER) ROWS="$(ROWS)" ROUNDS="$(ROUNDS)" ACTORS="$(ACTORS)" bash charts/scripts/e2e.sh
+e2e: ## On that cluster: HIGGS DAG, Ray head loss, NetworkPolicy (ROWS=, ROUNDS=, E2E_CHECKS=)
+	@CLUSTER=$(CLUSTER) IMAGES=$(IMAGES) ROWS="$(ROWS)" ROUNDS="$(ROUNDS)" ACTORS="$(ACTORS)" bash charts/scripts/e2e.sh
 
 down: ## Delete the local cluster that make up created, with everything in it
-	@CLUSTER=$(CLUSTER) bash charts/scripts/down.sh
+	@CLUSTER=$(CLUSTER) IMAGES=$(IMAGES) bash charts/scripts/down.sh
+
+docker-engine: ## As root on Debian/Ubuntu: install and start Docker (runc wrapper only where needed)
+	@bash charts/scripts/docker-engine.sh
+
+images-local: ## Build every image of make up IMAGES=local here (cached outside the repo)
+	@bash docker/local/build.sh

@@ -5,6 +5,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 check_cluster_kind
+check_images_mode
 check_prerequisites "$CLUSTER"
 
 if ! cluster_exists; then

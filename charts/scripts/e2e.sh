@@ -1,35 +1,43 @@
 #!/usr/bin/env bash
-# make e2e: trigger the HIGGS DAG through the Airflow CLI in the scheduler pod and follow it
-# until it ends; exits non-zero unless the run succeeds.
+# make e2e: what a user checks on a fresh cluster, through the Airflow CLI in the scheduler pod.
+#   higgs      the HIGGS DAG (ROWS=100000, ROUNDS=20 by default) succeeds, test AUC > E2E_MIN_AUC
+#   head-loss  checkpoint_restore_check: the Ray head pod is deleted between a checkpointed
+#              producer and its consumer; the consumer restores the value from the store
+#   netpol     the NetworkPolicies hold: a pod without the client labels reaches neither Ray's
+#              ports (6379, 10001, 8265) nor the store; one with them (Airflow's) reaches both
+# E2E_CHECKS picks some of them (default: all three, in that order). Exits non-zero on the first
+# check that fails, with the command that shows why.
 set -euo pipefail
 # shellcheck source=charts/scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 check_cluster_kind
+check_images_mode
 check_prerequisites "$CLUSTER" kubectl
 cluster_exists 2>/dev/null || die "no $CLUSTER cluster '$CLUSTER_NAME': run 'make up' first."
 
-DAG_ID=higgs_xgboost
-CONF="$(printf '{"source": "synthetic", "rows": %d, "rounds": %d, "num_actors": %d, "cpus_per_actor": 1, "use_gpu": false}' \
-  "${ROWS:-200000}" "${ROUNDS:-20}" "${ACTORS:-2}")"
+CHECKS="${E2E_CHECKS:-higgs head-loss netpol}"
 TIMEOUT="${E2E_TIMEOUT:-1800}"
-RUN_ID="e2e__$(date -u +%Y%m%dT%H%M%S)"
+MIN_AUC="${E2E_MIN_AUC:-0.7}"
+STAMP="$(date -u +%Y%m%dT%H%M%S)"
 scheduler=(deploy/"$AIRFLOW_RELEASE"-scheduler -c scheduler)
 airflow() { kc -n "$NAMESPACE" exec "${scheduler[@]}" -- airflow "$@"; }
+# Python in the scheduler pod (it has Airflow's models and the metadata database): stdin, args.
+in_scheduler() { kc -n "$NAMESPACE" exec -i "${scheduler[@]}" -- python - "$@"; }
 
-log "waiting for Airflow to have parsed $DAG_ID"
-for _ in $(seq 1 60); do
-  airflow dags list -o plain 2>/dev/null | grep -qw "$DAG_ID" && break
-  sleep 5
-done
-airflow dags unpause "$DAG_ID" >/dev/null
-log "triggering $DAG_ID ($RUN_ID) with $CONF"
-airflow dags trigger "$DAG_ID" --run-id "$RUN_ID" --conf "$CONF" >/dev/null
+wait_for_dag() {
+  log "waiting for Airflow to have parsed $1"
+  local _
+  for _ in $(seq 1 60); do
+    airflow dags list -o plain 2>/dev/null | grep -qw "$1" && return 0
+    sleep 5
+  done
+  die "Airflow has not parsed $1 after 5 minutes: kubectl --context $(kube_context) -n $NAMESPACE logs deploy/$AIRFLOW_RELEASE-dag-processor"
+}
 
-# Follow the run with Airflow's own models (the scheduler pod has the metadata database).
-start=$SECONDS
-while :; do
-  line="$(kc -n "$NAMESPACE" exec -i "${scheduler[@]}" -- python - "$DAG_ID" "$RUN_ID" <<'PY'
+# "<run state> <task>=<state> ..." of one run.
+run_state() {
+  in_scheduler "$1" "$2" <<'PY'
 import sys
 
 from airflow.models import DagRun
@@ -43,14 +51,164 @@ else:
     tasks = " ".join(f"{ti.task_id}={ti.state}" for ti in sorted(run.get_task_instances(), key=lambda t: t.task_id))
     print(f"{run.state} {tasks}")
 PY
-)"
-  state="${line%% *}"
-  printf '  [%4ds] %s\n' $((SECONDS - start)) "$line"
-  case "$state" in
-    success) log "run $RUN_ID: success in $((SECONDS - start))s"; break ;;
-    failed) die "run $RUN_ID failed; task logs: kubectl --context $(kube_context) -n $NAMESPACE exec ${scheduler[*]} -- airflow tasks states-for-dag-run $DAG_ID $RUN_ID" ;;
+}
+
+# Follow a run until it ends; with UNTIL=<task>=<state>, return as soon as that task is there.
+follow() {
+  local dag_id="$1" run_id="$2" start=$SECONDS line state
+  while :; do
+    line="$(run_state "$dag_id" "$run_id")"
+    state="${line%% *}"
+    printf '  [%4ds] %s\n' $((SECONDS - start)) "$line"
+    if [[ -n "${UNTIL:-}" && " $line " == *" $UNTIL "* ]]; then return 0; fi
+    case "$state" in
+      success) log "run $run_id: success in $((SECONDS - start))s"; return 0 ;;
+      failed) die "run $run_id failed; task logs: kubectl --context $(kube_context) -n $NAMESPACE exec ${scheduler[*]} -- airflow tasks states-for-dag-run $dag_id $run_id (logs under /opt/airflow/logs/dag_id=$dag_id/run_id=$run_id)" ;;
+    esac
+    ((SECONDS - start < TIMEOUT)) || die "run $run_id did not finish within ${TIMEOUT}s (state: $state)"
+    sleep 10
+  done
+}
+
+trigger() {
+  wait_for_dag "$1"
+  airflow dags unpause "$1" >/dev/null
+  log "triggering $1 ($2) with $3"
+  airflow dags trigger "$1" --run-id "$2" --conf "$3" >/dev/null
+}
+
+# The return value (XCom) of a plain @task, as JSON.
+task_result() {
+  in_scheduler "$@" <<'PY'
+import json
+import sys
+
+from airflow.models.xcom import XComModel
+from airflow.utils.session import create_session
+
+dag_id, run_id, task_id = sys.argv[1:4]
+with create_session() as session:
+    row = session.query(XComModel).filter_by(dag_id=dag_id, run_id=run_id, task_id=task_id, key="return_value").one()
+    value = row.value
+    print(json.dumps(json.loads(value) if isinstance(value, str) else value))
+PY
+}
+
+task_log() {
+  kc -n "$NAMESPACE" exec "${scheduler[@]}" -- bash -c \
+    "cat /opt/airflow/logs/dag_id=$1/run_id=$2/task_id=$3/attempt=*.log"
+}
+
+check_higgs() {
+  local run_id="e2e__$STAMP" conf metrics auc
+  conf="$(printf '{"source": "synthetic", "rows": %d, "rounds": %d, "num_actors": %d, "cpus_per_actor": 1, "use_gpu": false}' \
+    "${ROWS:-100000}" "${ROUNDS:-20}" "${ACTORS:-2}")"
+  trigger higgs_xgboost "$run_id" "$conf"
+  follow higgs_xgboost "$run_id"
+  metrics="$(task_result higgs_xgboost "$run_id" report)"
+  echo "  metrics: $metrics"
+  auc="$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["auc"])' "$metrics")"
+  python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) > float(sys.argv[2]) else 1)' "$auc" "$MIN_AUC" ||
+    die "test AUC $auc is not above $MIN_AUC"
+  log "higgs: test AUC $auc > $MIN_AUC"
+}
+
+head_pod() {
+  kc -n "$NAMESPACE" get pods -l "ray.io/cluster=$RELEASE,ray.io/node-type=head" \
+    -o jsonpath='{range .items[*]}{.metadata.name} {.metadata.uid} {.status.phase}{"\n"}{end}'
+}
+
+wait_ray_ready() {
+  local old_uid="$1" deadline=$((SECONDS + 600)) state pod
+  while :; do
+    state="$(kc -n "$NAMESPACE" get raycluster "$RELEASE" -o jsonpath='{.status.state}' 2>/dev/null || true)"
+    pod="$(head_pod | head -1)"
+    printf '    RayCluster %s, head %s\n' "${state:-?}" "${pod:-none}"
+    if [[ "$state" == ready && -n "$pod" && "$pod" != *"$old_uid"* ]] &&
+      kc -n "$NAMESPACE" wait --for=condition=Ready pod -l "ray.io/cluster=$RELEASE" --timeout=5s >/dev/null 2>&1; then
+      return 0
+    fi
+    ((SECONDS < deadline)) || die "the Ray cluster did not come back within 600s: kubectl --context $(kube_context) -n $NAMESPACE describe raycluster $RELEASE"
+    sleep 5
+  done
+}
+
+check_head_loss() {
+  local dag=checkpoint_restore_check run_id="e2e_head_loss__$STAMP" before name uid
+  trigger "$dag" "$run_id" '{"hold": true, "rows": 200000}'
+  UNTIL="hold=running" follow "$dag" "$run_id"
+  before="$(head_pod | head -1)"
+  read -r name uid _ <<<"$before"
+  [[ -n "$name" ]] || die "no Ray head pod found"
+  log "deleting the Ray head pod $name (uid $uid) while the run holds between produce and consume"
+  kc -n "$NAMESPACE" delete pod "$name" --wait=true >/dev/null
+  wait_ray_ready "$uid"
+  log "releasing the run"
+  airflow variables set checkpoint_restore_check_release "$run_id" >/dev/null
+  follow "$dag" "$run_id"
+  task_log "$dag" "$run_id" consume | grep -E "restored|restoring" | sed 's/^/  log: /' ||
+    die "the run succeeded but the consumer's log does not say it restored the value: was the head really replaced?"
+  log "head-loss: the consumer restored the checkpoint after the head pod was replaced"
+}
+
+# A throw-away pod that tries TCP connections and prints "<host>:<port> open|closed" per target.
+probe() {
+  local name="$1" labels="$2"
+  shift 2
+  kc -n "$NAMESPACE" delete pod "$name" --ignore-not-found --wait=true >/dev/null
+  kc -n "$NAMESPACE" run "$name" --restart=Never --image="$RAY_IMAGE" --image-pull-policy=IfNotPresent \
+    ${labels:+--labels="$labels"} --command -- python -c '
+import socket, sys
+for target in sys.argv[1:]:
+    host, port = target.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+        print(target, "open")
+    except OSError as error:
+        print(target, "closed", type(error).__name__)
+' "$@" >/dev/null
+  kc -n "$NAMESPACE" wait --for=jsonpath='{.status.phase}'=Succeeded "pod/$name" --timeout=180s >/dev/null ||
+    die "probe pod $name did not finish: kubectl --context $(kube_context) -n $NAMESPACE describe pod $name"
+  kc -n "$NAMESPACE" logs "$name"
+  kc -n "$NAMESPACE" delete pod "$name" --wait=false >/dev/null
+}
+
+expect() {
+  local output="$1" target="$2" want="$3"
+  grep -q "^$target $want" <<<"$output" || die "netpol: $target should be $want: $(grep "^$target " <<<"$output")"
+  echo "    $target $want (as it should be)"
+}
+
+check_netpol() {
+  local head="$RELEASE-head-svc" store="$RELEASE-minio" out
+  local targets=("$head:6379" "$head:10001" "$head:8265" "$store:9000")
+  log "netpol: from a pod without the client labels"
+  out="$(probe netpol-outsider "" "${targets[@]}")"
+  for t in "${targets[@]}"; do expect "$out" "$t" closed; done
+  log "netpol: from a pod with the client labels (as Airflow's pods have)"
+  out="$(probe netpol-client "ray-platform/ray-client=true" "${targets[@]}")"
+  expect "$out" "$head:6379" closed
+  for t in "$head:10001" "$head:8265" "$store:9000"; do expect "$out" "$t" open; done
+  log "netpol: from the Airflow scheduler"
+  out="$(kc -n "$NAMESPACE" exec "${scheduler[@]}" -- python -c '
+import socket, sys
+for target in sys.argv[1:]:
+    host, port = target.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close(); print(target, "open")
+    except OSError as error:
+        print(target, "closed", type(error).__name__)
+' "$head:10001" "$head:8265" "$store:9000")"
+  for t in "$head:10001" "$head:8265" "$store:9000"; do expect "$out" "$t" open; done
+  log "netpol: enforced"
+}
+
+for check in $CHECKS; do
+  case "$check" in
+    higgs) check_higgs ;;
+    head-loss) check_head_loss ;;
+    netpol) check_netpol ;;
+    *) die "unknown E2E_CHECKS entry '$check' (known: higgs head-loss netpol)" ;;
   esac
-  ((SECONDS - start < TIMEOUT)) || die "run $RUN_ID did not finish within ${TIMEOUT}s (state: $state)"
-  sleep 10
 done
-echo "Metrics: the report task's log in the Airflow UI (run $RUN_ID), and metrics.json in the checkpoint bucket."
+log "e2e: all checks passed ($CHECKS)"

@@ -6,6 +6,10 @@ CHART="$ROOT/charts/ray-platform"
 VALUES="$ROOT/charts/values"
 
 CLUSTER="${CLUSTER:-kind}"                      # kind or minikube
+# Where images and charts come from: "upstream" (container registries and Helm repositories:
+# the default) or "local" (everything built on this machine from package registries only; for
+# air-gapped machines: docker/local/build.sh, charts/airflow-local, KubeRay from its Go module).
+IMAGES="${IMAGES:-upstream}"
 CLUSTER_NAME="${CLUSTER_NAME:-ray-platform}"
 NAMESPACE="${NAMESPACE:-airflow-ray}"
 OPERATOR_NAMESPACE="${OPERATOR_NAMESPACE:-kuberay-system}"
@@ -75,6 +79,20 @@ check_prerequisites() {
     printf '  - %s\n' "${missing[@]}" >&2
     exit 1
   fi
+}
+
+check_images_mode() {
+  case "$IMAGES" in
+    upstream) ;;
+    local)
+      [[ "$CLUSTER" == kind ]] || die "IMAGES=local builds a kind node image: use CLUSTER=kind (got '$CLUSTER')."
+      # shellcheck source=docker/local/versions.sh
+      source "$ROOT/docker/local/versions.sh"
+      # kind and kubectl built by docker/local/go-binaries.sh come first.
+      export PATH="$CACHE/bin:$PATH"
+      ;;
+    *) die "IMAGES must be upstream or local (got '$IMAGES')." ;;
+  esac
 }
 
 check_cluster_kind() {

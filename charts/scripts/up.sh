@@ -6,6 +6,13 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 check_cluster_kind
+check_images_mode
+if [[ "$IMAGES" == local ]]; then
+  check_prerequisites docker go helm
+  # Kubernetes, kind, the images: built here (about an hour the first time, seconds after).
+  "$ROOT/docker/local/build.sh"
+  NODE_IMAGE="ray-platform/kind-node:$KUBERNETES_VERSION"
+fi
 check_prerequisites docker "$CLUSTER" helm kubectl
 
 start=$SECONDS
@@ -16,7 +23,10 @@ if cluster_exists; then
   log "$CLUSTER cluster '$CLUSTER_NAME' exists: reusing it"
 else
   log "creating the $CLUSTER cluster '$CLUSTER_NAME'"
-  if [[ "$CLUSTER" == kind ]]; then
+  if [[ "$CLUSTER" == kind && "$IMAGES" == local ]]; then
+    kind create cluster --name "$CLUSTER_NAME" --image "$NODE_IMAGE" --wait 300s \
+      --config <("$ROOT/docker/local/kind-config.sh")
+  elif [[ "$CLUSTER" == kind ]]; then
     kind create cluster --name "$CLUSTER_NAME" --config "$ROOT/kind-config.yaml" --wait 120s
   else
     # Calico enforces the chart's NetworkPolicy.
@@ -25,19 +35,25 @@ else
 fi
 
 # 2. The images, built from this checkout and loaded into the cluster's nodes.
-log "building $RAY_IMAGE and $AIRFLOW_IMAGE (Ray $RAY_VERSION, Airflow $AIRFLOW_VERSION, Python $PYTHON_VERSION)"
-DOCKER_BUILDKIT=1 docker build -f "$ROOT/docker/ray.Dockerfile" \
-  --build-arg RAY_VERSION="$RAY_VERSION" --build-arg PYTHON_TAG="py${PYTHON_VERSION//./}" \
-  -t "$RAY_IMAGE" "$ROOT"
-DOCKER_BUILDKIT=1 docker build -f "$ROOT/docker/airflow.Dockerfile" \
-  --build-arg AIRFLOW_VERSION="$AIRFLOW_VERSION" --build-arg PYTHON_VERSION="$PYTHON_VERSION" \
-  -t "$AIRFLOW_IMAGE" "$ROOT"
-if [[ -n "${BUILD_GPU:-}" ]]; then
-  docker build -f "$ROOT/docker/ray.Dockerfile" --build-arg RAY_VERSION="$RAY_VERSION" \
-    --build-arg PYTHON_TAG="py${PYTHON_VERSION//./}" --build-arg VARIANT=-gpu -t "$RAY_IMAGE-gpu" "$ROOT"
+images=("$RAY_IMAGE" "$AIRFLOW_IMAGE")
+if [[ "$IMAGES" == local ]]; then
+  # Built by docker/local/build.sh above; the store, its client and Postgres too.
+  images+=("$LOCAL_OPERATOR_IMAGE" "$LOCAL_MINIO_IMAGE" "$LOCAL_MC_IMAGE" "$LOCAL_POSTGRES_IMAGE")
+else
+  log "building $RAY_IMAGE and $AIRFLOW_IMAGE (Ray $RAY_VERSION, Airflow $AIRFLOW_VERSION, Python $PYTHON_VERSION)"
+  DOCKER_BUILDKIT=1 docker build -f "$ROOT/docker/ray.Dockerfile" \
+    --build-arg RAY_VERSION="$RAY_VERSION" --build-arg PYTHON_TAG="py${PYTHON_VERSION//./}" \
+    -t "$RAY_IMAGE" "$ROOT"
+  DOCKER_BUILDKIT=1 docker build -f "$ROOT/docker/airflow.Dockerfile" \
+    --build-arg AIRFLOW_VERSION="$AIRFLOW_VERSION" --build-arg PYTHON_VERSION="$PYTHON_VERSION" \
+    -t "$AIRFLOW_IMAGE" "$ROOT"
+  if [[ -n "${BUILD_GPU:-}" ]]; then
+    docker build -f "$ROOT/docker/ray.Dockerfile" --build-arg RAY_VERSION="$RAY_VERSION" \
+      --build-arg PYTHON_TAG="py${PYTHON_VERSION//./}" --build-arg VARIANT=-gpu -t "$RAY_IMAGE-gpu" "$ROOT"
+  fi
 fi
 log "loading the images into the cluster"
-for image in "$RAY_IMAGE" "$AIRFLOW_IMAGE"; do
+for image in "${images[@]}"; do
   if [[ "$CLUSTER" == kind ]]; then
     kind load docker-image "$image" --name "$CLUSTER_NAME"
   else
@@ -45,17 +61,26 @@ for image in "$RAY_IMAGE" "$AIRFLOW_IMAGE"; do
   fi
 done
 
-# 3. Helm repositories (upstream charts are installed, not copied).
-log "adding the Helm repositories"
-"$HELM" repo add kuberay https://ray-project.github.io/kuberay-helm/ --force-update >/dev/null
-"$HELM" repo add apache-airflow https://airflow.apache.org --force-update >/dev/null
-"$HELM" repo update kuberay apache-airflow >/dev/null
+if [[ "$IMAGES" == local ]]; then
+  # 3-4. The KubeRay operator from its Go module's kustomize config (no Helm repository here).
+  log "installing the KubeRay operator $KUBERAY_VERSION into $OPERATOR_NAMESPACE (kustomize, from the Go module)"
+  kustomize_dir="$("$ROOT/docker/local/kuberay-kustomize.sh" "$OPERATOR_NAMESPACE")"
+  kc apply --server-side --force-conflicts -k "$kustomize_dir" >/dev/null
+  rm -rf "$(dirname "$kustomize_dir")"
+  kc -n "$OPERATOR_NAMESPACE" rollout status deploy/kuberay-operator --timeout 5m
+else
+  # 3. Helm repositories (upstream charts are installed, not copied).
+  log "adding the Helm repositories"
+  "$HELM" repo add kuberay https://ray-project.github.io/kuberay-helm/ --force-update >/dev/null
+  "$HELM" repo add apache-airflow https://airflow.apache.org --force-update >/dev/null
+  "$HELM" repo update kuberay apache-airflow >/dev/null
 
-# 4. The KubeRay operator.
-log "installing the KubeRay operator $KUBERAY_CHART_VERSION into $OPERATOR_NAMESPACE"
-hc upgrade --install kuberay-operator kuberay/kuberay-operator --version "$KUBERAY_CHART_VERSION" \
-  --namespace "$OPERATOR_NAMESPACE" --create-namespace \
-  -f "$VALUES/kuberay-operator.yaml" --wait --timeout 5m
+  # 4. The KubeRay operator.
+  log "installing the KubeRay operator $KUBERAY_CHART_VERSION into $OPERATOR_NAMESPACE"
+  hc upgrade --install kuberay-operator kuberay/kuberay-operator --version "$KUBERAY_CHART_VERSION" \
+    --namespace "$OPERATOR_NAMESPACE" --create-namespace \
+    -f "$VALUES/kuberay-operator.yaml" --wait --timeout 5m
+fi
 
 # 5. This project's chart: RayCluster, store, Secrets, Postgres, NetworkPolicy.
 access=kind
@@ -63,6 +88,9 @@ extra=()
 if [[ "$CLUSTER" == minikube ]]; then
   access=port-forward
   extra=(--set ray.dashboard.service.enabled=false --set store.minio.service.type=ClusterIP)
+fi
+if [[ "$IMAGES" == local ]]; then
+  extra+=(-f "$VALUES/local-images.yaml")
 fi
 log "installing $RELEASE (Ray cluster, MinIO, Postgres, Secrets) into $NAMESPACE"
 hc upgrade --install "$RELEASE" "$CHART" --namespace "$NAMESPACE" --create-namespace \
@@ -73,8 +101,15 @@ airflow_extra=()
 if [[ "$CLUSTER" == minikube ]]; then
   airflow_extra=(--set apiServer.service.type=ClusterIP)
 fi
-log "installing Apache Airflow (chart $AIRFLOW_CHART_VERSION) into $NAMESPACE"
-hc upgrade --install "$AIRFLOW_RELEASE" apache-airflow/airflow --version "$AIRFLOW_CHART_VERSION" \
+if [[ "$IMAGES" == local ]]; then
+  # The official chart cannot be had here: the same values drive this project's stand-in.
+  log "installing Airflow (charts/airflow-local, the same values as the official chart) into $NAMESPACE"
+  airflow_chart=("$ROOT/charts/airflow-local")
+else
+  log "installing Apache Airflow (chart $AIRFLOW_CHART_VERSION) into $NAMESPACE"
+  airflow_chart=(apache-airflow/airflow --version "$AIRFLOW_CHART_VERSION")
+fi
+hc upgrade --install "$AIRFLOW_RELEASE" "${airflow_chart[@]}" \
   --namespace "$NAMESPACE" -f "$VALUES/airflow.yaml" -f "$VALUES/airflow-kind.yaml" \
   ${airflow_extra[@]+"${airflow_extra[@]}"} --wait --wait-for-jobs --timeout 15m
 

@@ -185,3 +185,36 @@ offline (`helm template`, where lookup finds nothing) a placeholder stands in. *
 {{- printf "<offline render: read from Secret %s at install>" $name -}}
 {{- end -}}
 {{- end -}}
+
+{{/* ---- Ray token auth -----------------------------------------------------------------------
+"authOptions" or "env" (see ray.auth.method); "none" when token auth is off. "auto" reads the
+installed RayCluster CRD: KubeRay before 1.7 (the 1.5 operator `make up IMAGES=local` builds)
+has no authOptions field and would drop it silently, leaving the cluster open. */}}
+{{- define "rp.ray.authVia" -}}
+{{- $method := .Values.ray.auth.method | default "auto" -}}
+{{- if not .Values.ray.auth.enabled -}}
+none
+{{- else if eq $method "auto" -}}
+{{- $crd := lookup "apiextensions.k8s.io/v1" "CustomResourceDefinition" "" "rayclusters.ray.io" -}}
+{{- if and $crd (not (contains "\"authOptions\"" (toJson $crd.spec))) -}}
+env
+{{- else -}}
+authOptions
+{{- end -}}
+{{- else if has $method (list "authOptions" "env") -}}
+{{- $method -}}
+{{- else -}}
+{{- fail (printf "ray.auth.method must be auto, authOptions or env (got %q)" $method) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* RAY_AUTH_MODE and RAY_AUTH_TOKEN (from the token Secret) as EnvVar items. */}}
+{{- define "rp.ray.authEnv" -}}
+- name: RAY_AUTH_MODE
+  value: token
+- name: RAY_AUTH_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "rp.ray.tokenSecret" . }}
+      key: auth_token
+{{- end -}}

@@ -27,9 +27,15 @@ spec:
       imagePullPolicy: {{ $root.Values.image.pullPolicy }}
       securityContext:
         {{- toYaml $root.Values.containerSecurityContext | nindent 8 }}
-      {{- with $root.Values.ray.env }}
+      {{- $authEnv := eq (include "rp.ray.authVia" $root) "env" }}
+      {{- if or $root.Values.ray.env $authEnv }}
       env:
+        {{- with $root.Values.ray.env }}
         {{- toYaml . | nindent 8 }}
+        {{- end }}
+        {{- if $authEnv }}
+        {{- include "rp.ray.authEnv" $root | nindent 8 }}
+        {{- end }}
       {{- end }}
       resources:
         requests:
@@ -75,13 +81,7 @@ spec:
         {{- toYaml . | nindent 8 }}
         {{- end }}
         {{- if $root.Values.ray.auth.enabled }}
-        - name: RAY_AUTH_MODE
-          value: token
-        - name: RAY_AUTH_TOKEN
-          valueFrom:
-            secretKeyRef:
-              name: {{ include "rp.ray.tokenSecret" $root }}
-              key: auth_token
+        {{- include "rp.ray.authEnv" $root | nindent 8 }}
         {{- end }}
       resources:
         {{- toYaml $root.Values.ray.keeper.resources | nindent 8 }}

@@ -1,0 +1,23 @@
+# shellcheck shell=bash disable=SC2034  # read by the scripts that source this
+# Versions of what the local (air-gapped) cluster builds here, and where builds are cached.
+# Every version below is one the Go module proxy or Debian serves (see charts/README.md).
+KUBERNETES_VERSION="${KUBERNETES_VERSION:-v1.34.4}"   # 1.35 refuses cgroup v1 hosts by default
+KIND_VERSION="${KIND_VERSION:-v0.33.0}"
+ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
+COREDNS_VERSION="${COREDNS_VERSION:-v1.15.0}"
+KUBE_NETWORK_POLICIES_VERSION="${KUBE_NETWORK_POLICIES_VERSION:-v0.8.0}"
+LOCAL_PATH_PROVISIONER_VERSION="${LOCAL_PATH_PROVISIONER_VERSION:-v0.0.30}"
+KUBERAY_VERSION="${KUBERAY_VERSION:-v1.5.0}"           # the newest ray-operator module served
+MINIO_VERSION="${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
+MC_VERSION="${MC_VERSION:-v0.0.0-20250313080218-cf909e1063a9}"
+DEBIAN_SUITE="${DEBIAN_SUITE:-bookworm}"               # its python3 is 3.11, the project's minor
+
+# Outside the repository, so `git clean` and a fresh clone keep it.
+CACHE="${RAY_PLATFORM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ray-platform}"
+
+# Images of `make up IMAGES=local` besides Ray and Airflow (whose names are the upstream path's).
+# charts/values/local-images.yaml points the chart at the same names (tests/charts checks).
+LOCAL_OPERATOR_IMAGE="ray-platform/kuberay-operator:$KUBERAY_VERSION"
+LOCAL_MINIO_IMAGE="ray-platform/minio:$MINIO_VERSION"
+LOCAL_MC_IMAGE="ray-platform/mc:$MC_VERSION"
+LOCAL_POSTGRES_IMAGE="ray-platform/postgres:15"
