@@ -24,9 +24,12 @@ ARG BASE_IMAGE=ray-platform/debian:bookworm
 FROM ${BASE_IMAGE}
 ARG AIRFLOW_VERSION=3.3.2
 ARG PYTHON_VERSION=3.11
-# What apache/airflow has and uv.lock does not (yet): the Postgres drivers of the metadata
-# database (psycopg2 for the sync engine, asyncpg for Airflow 3's async one) and the FAB
-# provider, whose auth manager the Airflow chart configures (`airflow users create` is its).
+# What apache/airflow has and uv.lock does not (yet): the Postgres provider with the drivers of
+# the metadata database (psycopg 3, SQLAlchemy 2.1's default for postgresql://, psycopg2, and
+# asyncpg for Airflow's async engine) and the FAB provider, whose auth manager the Airflow chart
+# configures (`airflow users create` is its command).
+ARG POSTGRES_PROVIDER_VERSION=7.1.1
+ARG PSYCOPG_VERSION=3.3.9
 ARG PSYCOPG2_VERSION=2.9.11
 ARG ASYNCPG_VERSION=0.32.0
 ARG FAB_PROVIDER_VERSION=3.10.2
@@ -41,13 +44,15 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         python3 python3-venv ca-certificates dumb-init libgomp1 procps netbase tzdata \
-    && rm -rf /var/lib/apt/lists/* \
+    && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
     && python3 -c "import sys; v = '.'.join(map(str, sys.version_info[:2])); assert v == '${PYTHON_VERSION}', v"
 
 # The user and directories of apache/airflow (group 0 and group-writable, for clusters that run
 # it under another uid). /entrypoint runs a command as given, else an Airflow subcommand
 # ("version" runs "airflow version"); /clean-logs is apache/airflow's log groomer. Login shells
 # reset PATH (Debian's /etc/profile), so /etc/profile.d puts the environment back in front.
+# The single-quoted $ expressions are meant for the scripts written here, not this shell.
+# hadolint ignore=SC2016
 RUN useradd --uid 50000 --gid 0 --create-home --home-dir /home/airflow --shell /bin/bash airflow \
     && install -d -o 50000 -g 0 -m 0775 /opt/airflow /opt/airflow/dags /opt/airflow/logs \
         /opt/airflow/plugins /opt/airflow/config /opt/venv \
@@ -98,8 +103,9 @@ RUN --mount=type=bind,source=docker/requirements,target=/tmp/requirements \
     --mount=type=secret,id=ca_bundle,uid=50000 \
     if [ -s /run/secrets/ca_bundle ]; then export PIP_CERT=/run/secrets/ca_bundle; fi \
     && pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" \
-        "psycopg2-binary==${PSYCOPG2_VERSION}" "asyncpg==${ASYNCPG_VERSION}" \
-        "apache-airflow-providers-fab==${FAB_PROVIDER_VERSION}" \
+        "apache-airflow-providers-postgres==${POSTGRES_PROVIDER_VERSION}" \
+        "psycopg[binary]==${PSYCOPG_VERSION}" "psycopg2-binary==${PSYCOPG2_VERSION}" \
+        "asyncpg==${ASYNCPG_VERSION}" "apache-airflow-providers-fab==${FAB_PROVIDER_VERSION}" \
         -r /tmp/requirements/airflow.txt -c /tmp/requirements/lock.txt
 
 RUN --mount=type=bind,source=provider,target=/tmp/provider,rw \

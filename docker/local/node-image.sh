@@ -92,7 +92,8 @@ build_image -f "$HERE/node.Dockerfile" --build-arg BASE_IMAGE="$BASE_IMAGE" \
   --build-arg KUBERNETES_VERSION="$KUBERNETES_VERSION" -t "$NODE_IMAGE-base" "$node"
 
 log "importing ${#tags[@]} images into the node's containerd"
-container="$(docker run -d --privileged --entrypoint sleep "$NODE_IMAGE-base" infinity)"
+# --init: something must reap containerd when it stops (sleep, as PID 1, does not).
+container="$(docker run -d --init --privileged --entrypoint sleep "$NODE_IMAGE-base" infinity)"
 docker exec "$container" bash -c 'nohup containerd >/var/log/containerd-build.log 2>&1 &'
 for _ in $(seq 60); do docker exec "$container" ctr version >/dev/null 2>&1 && break; sleep 0.5; done
 docker exec "$container" ctr version >/dev/null || die "containerd did not start in the build container"
@@ -100,9 +101,11 @@ for tag in "${tags[@]}"; do
   docker save "$tag" | docker exec -i "$container" \
     ctr --namespace=k8s.io images import --all-platforms --no-unpack --digests - >/dev/null
 done
-docker exec "$container" ctr --namespace=k8s.io images list -q | sed 's/^/    /'
+docker exec "$container" ctr --namespace=k8s.io images list -q | grep -v '^sha256:' | sed 's/^/    /'
 docker exec "$container" pkill containerd || true
-for _ in $(seq 60); do docker exec "$container" pgrep containerd >/dev/null || break; sleep 0.5; done
+for _ in $(seq 60); do docker exec "$container" pgrep -x containerd >/dev/null || break; sleep 0.5; done
 docker commit --change 'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]' "$container" "$NODE_IMAGE" >/dev/null
+docker rm -f "$container" >/dev/null
+container=""
 docker image rm "$NODE_IMAGE-base" >/dev/null
 log "$NODE_IMAGE: built ($(docker image inspect -f '{{.Size}}' "$NODE_IMAGE" | awk '{printf "%.0f MB", $1/1e6}'))"

@@ -29,7 +29,7 @@ RUN groupadd --system --gid 70 postgres \
     && apt-get install -y --no-install-recommends postgresql-common \
     && sed -ri 's/#(create_main_cluster) .*$/\1 = false/' /etc/postgresql-common/createcluster.conf \
     && apt-get install -y --no-install-recommends "postgresql-${PG_MAJOR}" \
-    && rm -rf /var/lib/apt/lists/* \
+    && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
     && install -d -o 70 -g 70 -m 1777 /var/lib/postgresql/data \
     && install -d -o 70 -g 70 -m 3777 /var/run/postgresql \
     && install -d -m 0755 /docker-entrypoint-initdb.d \

@@ -33,12 +33,14 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         python3 python3-venv ca-certificates wget libgomp1 procps netbase tzdata \
-    && rm -rf /var/lib/apt/lists/* \
+    && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
     && python3 -c "import sys; v = '.'.join(map(str, sys.version_info[:2])); assert v == '${PYTHON_VERSION}', v"
 
 # The user of rayproject/ray. It owns the virtual environment, as rayproject/ray's user owns its
 # Python, so pip works for it (e.g. in an image built FROM this one). Login shells reset PATH
 # (Debian's /etc/profile), so /etc/profile.d puts the environment back in front.
+# The single-quoted $ expressions are meant for the scripts written here, not this shell.
+# hadolint ignore=SC2016
 RUN useradd --uid 1000 --gid 100 --create-home --home-dir /home/ray --shell /bin/bash ray \
     && install -d -o 1000 -g 100 /opt/venv \
     && echo 'export PATH="/opt/venv/bin:$PATH"' >/etc/profile.d/00-venv.sh

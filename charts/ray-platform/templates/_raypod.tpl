@@ -21,6 +21,12 @@ spec:
   {{- include "rp.imagePullSecrets" (list $root 2) }}
   securityContext:
     {{- toYaml $root.Values.podSecurityContext | nindent 4 }}
+  {{- if and .head $root.Values.ray.keeper.enabled }}
+  {{- /* Ray (2.60) finds the raylet a driver joins by scanning the process list for it, so the
+  keeper sidecar must see the head container's processes (found on the kind cluster: without it
+  the keeper fails with "No node info found matching attributes"). */}}
+  shareProcessNamespace: true
+  {{- end }}
   containers:
     - name: ray-{{ ternary "head" "worker" .head }}
       image: {{ .image }}

@@ -13,8 +13,16 @@ set -Eeuo pipefail
 if [[ $# -eq 0 || "${1:0:1}" == "-" ]]; then
   set -- postgres "$@"
 fi
-# Anything but the server (psql, bash, pg_dump ...) runs as given.
-if [[ "$1" != postgres ]]; then
+# Anything but the server (psql, bash, pg_dump ...), and the server's --version or --help, runs
+# as given.
+wants_info() {
+  local arg
+  for arg; do
+    case "$arg" in -'?' | --help | --describe-config | -V | --version) return 0 ;; esac
+  done
+  return 1
+}
+if [[ "$1" != postgres ]] || wants_info "$@"; then
   exec "$@"
 fi
 
