@@ -151,22 +151,33 @@ check_head_loss() {
   log "head-loss: the consumer restored the checkpoint after the head pod was replaced"
 }
 
-# A throw-away pod that tries TCP connections and prints "<host>:<port> open|closed" per target.
+# Prints "<host>:<port> open" as soon as a TCP connection succeeds, or "<host>:<port> closed
+# <error>" when none did for PROBE_SECONDS: a new pod's address reaches the policy engine's sets
+# a moment after the pod starts, and a door that opens late counts as open.
+PROBE_PY='
+import os, socket, sys, time
+for target in sys.argv[1:]:
+    host, port = target.rsplit(":", 1)
+    deadline = time.monotonic() + float(os.environ.get("PROBE_SECONDS", "15"))
+    while True:
+        try:
+            socket.create_connection((host, int(port)), timeout=3).close()
+            print(target, "open")
+            break
+        except OSError as error:
+            if time.monotonic() > deadline:
+                print(target, "closed", type(error).__name__)
+                break
+            time.sleep(1)
+'
+
+# A throw-away pod that runs PROBE_PY against the targets.
 probe() {
   local name="$1" labels="$2"
   shift 2
   kc -n "$NAMESPACE" delete pod "$name" --ignore-not-found --wait=true >/dev/null
   kc -n "$NAMESPACE" run "$name" --restart=Never --image="$RAY_IMAGE" --image-pull-policy=IfNotPresent \
-    ${labels:+--labels="$labels"} --command -- python -c '
-import socket, sys
-for target in sys.argv[1:]:
-    host, port = target.rsplit(":", 1)
-    try:
-        socket.create_connection((host, int(port)), timeout=5).close()
-        print(target, "open")
-    except OSError as error:
-        print(target, "closed", type(error).__name__)
-' "$@" >/dev/null
+    ${labels:+--labels="$labels"} --command -- python -c "$PROBE_PY" "$@" >/dev/null
   kc -n "$NAMESPACE" wait --for=jsonpath='{.status.phase}'=Succeeded "pod/$name" --timeout=180s >/dev/null ||
     die "probe pod $name did not finish: kubectl --context $(kube_context) -n $NAMESPACE describe pod $name"
   kc -n "$NAMESPACE" logs "$name"
@@ -190,15 +201,7 @@ check_netpol() {
   expect "$out" "$head:6379" closed
   for t in "$head:10001" "$head:8265" "$store:9000"; do expect "$out" "$t" open; done
   log "netpol: from the Airflow scheduler"
-  out="$(kc -n "$NAMESPACE" exec "${scheduler[@]}" -- python -c '
-import socket, sys
-for target in sys.argv[1:]:
-    host, port = target.rsplit(":", 1)
-    try:
-        socket.create_connection((host, int(port)), timeout=5).close(); print(target, "open")
-    except OSError as error:
-        print(target, "closed", type(error).__name__)
-' "$head:10001" "$head:8265" "$store:9000")"
+  out="$(kc -n "$NAMESPACE" exec "${scheduler[@]}" -- python -c "$PROBE_PY" "$head:10001" "$head:8265" "$store:9000")"
   for t in "$head:10001" "$head:8265" "$store:9000"; do expect "$out" "$t" open; done
   log "netpol: enforced"
 }

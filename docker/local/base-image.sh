@@ -20,7 +20,7 @@ trap 'rm -rf "$root"' EXIT
 echo "==> making $IMAGE with debootstrap (about 80 s)"
 debootstrap --variant=minbase "$DEBIAN_SUITE" "$root" "$MIRROR" >/dev/null
 # Smaller and reproducible: no apt lists, caches or docs in the base.
-rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/usr/share/doc/* "$root"/usr/share/man/*
+rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb "$root"/usr/share/doc/* "$root"/usr/share/man/*
 printf 'deb %s %s main\ndeb %s %s-updates main\ndeb http://deb.debian.org/debian-security %s-security main\n' \
   "$MIRROR" "$DEBIAN_SUITE" "$MIRROR" "$DEBIAN_SUITE" "$DEBIAN_SUITE" >"$root/etc/apt/sources.list"
 tar -C "$root" -c . | docker import --change 'CMD ["/bin/bash"]' - "$IMAGE" >/dev/null

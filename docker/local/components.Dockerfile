@@ -23,22 +23,27 @@ FROM scratch AS pause
 COPY pause /pause
 ENTRYPOINT ["/pause"]
 
-FROM scratch AS kube-network-policies
-COPY kube-network-policies /bin/netpol
-CMD ["/bin/netpol"]
+# kube-router's firewall programs iptables (nf_tables backend, like the host's) and ipsets.
+FROM ${BASE_IMAGE} AS kube-router
+RUN apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        iptables ipset conntrack \
+    && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
+COPY kube-router /usr/local/bin/kube-router
+ENTRYPOINT ["/usr/local/bin/kube-router"]
 
 # kube-proxy programs iptables (nf_tables backend, like the host's) and conntrack.
 FROM ${BASE_IMAGE} AS kube-proxy
 RUN apt-get update -qq \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         iptables nftables conntrack ipset kmod \
-    && rm -rf /var/lib/apt/lists/*
+    && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 COPY kube-proxy /usr/local/bin/kube-proxy
 
 FROM ${BASE_IMAGE} AS kind-net
 RUN apt-get update -qq \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iproute2 \
-    && rm -rf /var/lib/apt/lists/*
+    && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 COPY kubectl /usr/local/bin/kubectl
 COPY kind-net.sh /usr/local/bin/kind-net
 ENTRYPOINT ["/usr/local/bin/kind-net"]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds, from the Go module proxy, every binary that the local (air-gapped) cluster needs and
 # that no Debian package provides: Kubernetes 1.34 (node and control plane), kind, etcd,
-# CoreDNS, kube-network-policies, local-path-provisioner, the KubeRay operator, MinIO and mc.
+# CoreDNS, kube-router (NetworkPolicy), local-path-provisioner, the KubeRay operator, MinIO and mc.
 # Output: $CACHE/bin/<name>; a binary already there is kept (delete it to rebuild). The Go
 # module and build caches make a rebuild after a cache wipe take minutes, not the first hour.
 #
@@ -91,8 +91,8 @@ build() {
     etcd) build_one etcd etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" go.etcd.io/etcd/server/v3
           build_one etcdctl etcdctl go.etcd.io/etcd/etcdctl/v3 "$ETCD_VERSION" go.etcd.io/etcd/etcdctl/v3 ;;
     coredns) build_one coredns coredns github.com/coredns/coredns "$COREDNS_VERSION" github.com/coredns/coredns ;;
-    kube-network-policies) build_one kube-network-policies knp sigs.k8s.io/kube-network-policies \
-          "$KUBE_NETWORK_POLICIES_VERSION" sigs.k8s.io/kube-network-policies/cmd ;;
+    kube-router) build_one kube-router kube-router github.com/cloudnativelabs/kube-router/v2 \
+          "$KUBE_ROUTER_VERSION" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router ;;
     local-path-provisioner) build_one local-path-provisioner lpp github.com/rancher/local-path-provisioner \
           "$LOCAL_PATH_PROVISIONER_VERSION" github.com/rancher/local-path-provisioner ;;
     kuberay-operator) build_one kuberay-operator kuberay github.com/ray-project/kuberay/ray-operator \
@@ -104,7 +104,7 @@ build() {
 }
 
 # name -> the file that proves it is built
-targets=(kubernetes kind etcd coredns kube-network-policies local-path-provisioner kuberay-operator minio mc)
+targets=(kubernetes kind etcd coredns kube-router local-path-provisioner kuberay-operator minio mc)
 declare -A marker=([kubernetes]=kubelet [etcd]=etcdctl)
 for t in "${@:-${targets[@]}}"; do
   if [[ -x "$BIN/${marker[$t]:-$t}" ]]; then log "$t: cached in $BIN"; continue; fi

@@ -25,7 +25,7 @@ if [[ -z "${FORCE:-}" ]] && docker image inspect "$NODE_IMAGE" >/dev/null 2>&1; 
   exit 0
 fi
 for b in kubelet kubeadm kubectl kube-apiserver kube-controller-manager kube-scheduler kube-proxy \
-  etcd etcdctl coredns kube-network-policies local-path-provisioner; do
+  etcd etcdctl coredns kube-router local-path-provisioner; do
   [[ -x "$BIN/$b" ]] || die "$BIN/$b is missing: run docker/local/go-binaries.sh first (make up IMAGES=local does)."
 done
 docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 || "$HERE/base-image.sh"
@@ -63,7 +63,7 @@ images=(
   "registry.k8s.io/coredns/coredns:$COREDNS_VERSION|coredns||$BIN/coredns"
   "$SANDBOX_IMAGE|pause||$work/pause"
   "ray-platform/kind-net:local|kind-net||$BIN/kubectl $HERE/files/kind-net.sh"
-  "ray-platform/kube-network-policies:$KUBE_NETWORK_POLICIES_VERSION|kube-network-policies||$BIN/kube-network-policies"
+  "ray-platform/kube-router:$KUBE_ROUTER_VERSION|kube-router||$BIN/kube-router"
   "ray-platform/local-path-provisioner:$LOCAL_PATH_PROVISIONER_VERSION|local-path-provisioner||$BIN/local-path-provisioner"
 )
 tags=("$BASE_IMAGE")
@@ -86,7 +86,7 @@ rm -f "$node/kind/etc/containerd/config.toml"
 cp "$HERE/files/runc-drop-caps" "$node/files/"
 sed "s#SANDBOX_IMAGE#$SANDBOX_IMAGE#" "$HERE/files/containerd-config.toml" >"$node/files/containerd-config.toml"
 for b in kubelet kubeadm kubectl; do ln "$BIN/$b" "$node/bin/" 2>/dev/null || cp -p "$BIN/$b" "$node/bin/"; done
-sed "s#KNP_VERSION#$KUBE_NETWORK_POLICIES_VERSION#" "$HERE/manifests/network.yaml" >"$node/manifests/default-cni.yaml"
+sed "s#KUBE_ROUTER_VERSION#$KUBE_ROUTER_VERSION#" "$HERE/manifests/network.yaml" >"$node/manifests/default-cni.yaml"
 sed "s#LPP_VERSION#$LOCAL_PATH_PROVISIONER_VERSION#" "$HERE/manifests/storage.yaml" >"$node/manifests/default-storage.yaml"
 build_image -f "$HERE/node.Dockerfile" --build-arg BASE_IMAGE="$BASE_IMAGE" \
   --build-arg KUBERNETES_VERSION="$KUBERNETES_VERSION" -t "$NODE_IMAGE-base" "$node"

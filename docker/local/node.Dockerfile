@@ -17,7 +17,7 @@ RUN chmod 0755 /usr/local/bin/* /kind /kind/bin /kind/bin/* \
         systemd conntrack iptables nftables iproute2 ethtool util-linux mount kmod \
         libseccomp2 pigz e2fsprogs bash ca-certificates curl jq procps socat \
         containerd runc containernetworking-plugins \
-    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
+    && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
     && find /lib/systemd/system/sysinit.target.wants/ -name "systemd-tmpfiles-setup.service" -delete \
     && rm -f /lib/systemd/system/multi-user.target.wants/* /etc/systemd/system/*.wants/* \
         /lib/systemd/system/local-fs.target.wants/* /lib/systemd/system/sockets.target.wants/*udev* \

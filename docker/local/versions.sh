@@ -5,7 +5,10 @@ KUBERNETES_VERSION="${KUBERNETES_VERSION:-v1.34.4}"   # 1.35 refuses cgroup v1 h
 KIND_VERSION="${KIND_VERSION:-v0.33.0}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 COREDNS_VERSION="${COREDNS_VERSION:-v1.15.0}"
-KUBE_NETWORK_POLICIES_VERSION="${KUBE_NETWORK_POLICIES_VERSION:-v0.8.0}"
+# NetworkPolicy: kube-router's firewall (iptables + ipset). kube-network-policies needs nftables'
+# queue expression (CONFIG_NFT_QUEUE), which this machine's kernel lacks; v2.1.0 is the newest
+# kube-router the Go module proxy serves.
+KUBE_ROUTER_VERSION="${KUBE_ROUTER_VERSION:-v2.1.0}"
 LOCAL_PATH_PROVISIONER_VERSION="${LOCAL_PATH_PROVISIONER_VERSION:-v0.0.30}"
 KUBERAY_VERSION="${KUBERAY_VERSION:-v1.5.0}"           # the newest ray-operator module served
 MINIO_VERSION="${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"

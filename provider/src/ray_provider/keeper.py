@@ -23,6 +23,7 @@ import logging
 import os
 import signal
 import threading
+import time
 
 import ray
 
@@ -67,6 +68,39 @@ class Keeper:
         return self.tend()
 
 
+def connect(address: str, namespace: str, timeout: float, stop: threading.Event) -> bool:
+    """Join the Ray cluster, waiting up to ``timeout`` seconds for it to come up.
+
+    As a sidecar of the head pod the keeper starts together with ``ray start``: failing at once
+    would only put the container into a crash-and-restart back-off. Returns False on a stop
+    signal; raises Ray's ConnectionError, with what to check, once the deadline has passed.
+    """
+    deadline = time.monotonic() + timeout
+    reported = False
+    while not stop.is_set():
+        try:
+            ray.init(
+                address=address,
+                namespace=namespace,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+            )
+            return True
+        except ConnectionError as error:
+            if time.monotonic() > deadline:
+                raise ConnectionError(
+                    f"no Ray cluster answered at {address} within {timeout:.0f}s ({error}). Check "
+                    "that `ray start` runs there, and on Kubernetes that the keeper shares the "
+                    "head container's /tmp/ray and process namespace (shareProcessNamespace)."
+                ) from error
+            if not reported:
+                log.info("Waiting for the Ray cluster at %s (up to %.0fs)", address, timeout)
+                reported = True
+            ray.shutdown()
+            stop.wait(2.0)
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m ray_provider.keeper",
@@ -82,18 +116,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="as in the connection")
     parser.add_argument("--result-ttl-seconds", type=float, default=DEFAULT_RESULT_TTL_SECONDS)
     parser.add_argument("--check-seconds", type=float, default=10.0, help="how often to check")
+    parser.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=300.0,
+        help="seconds to wait for the Ray cluster to come up (default 300)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    ray.init(
-        address=args.address,
-        namespace=args.namespace,
-        log_to_driver=False,
-        logging_level=logging.WARNING,
-    )
+    if not connect(args.address, args.namespace, args.connect_timeout, stop):
+        return 0
     keeper = Keeper(args.namespace, args.result_ttl_seconds)
     last = None
     try:
