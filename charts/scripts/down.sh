@@ -15,6 +15,11 @@ fi
 log "deleting the $CLUSTER cluster '$CLUSTER_NAME' (Ray, Airflow, the store and their volumes)"
 if [[ "$CLUSTER" == kind ]]; then
   kind delete cluster --name "$CLUSTER_NAME"
+  # kind leaves its Docker network behind; remove it once no other kind cluster uses it.
+  if docker network inspect kind >/dev/null 2>&1 &&
+    [[ -z "$(docker network inspect -f '{{range .Containers}}{{.Name}} {{end}}' kind)" ]]; then
+    docker network rm kind >/dev/null && log "removed the Docker network 'kind'"
+  fi
 else
   minikube delete -p "$CLUSTER_NAME"
 fi

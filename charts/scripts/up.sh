@@ -139,6 +139,8 @@ else
   echo "Ray dashboard:  kubectl --context $(kube_context) -n $NAMESPACE port-forward svc/$RELEASE-head-svc 8265:8265, then http://localhost:8265"
   echo "MinIO console:  kubectl --context $(kube_context) -n $NAMESPACE port-forward svc/$RELEASE-minio 9001:9001, then http://localhost:9001"
 fi
-echo "Run the HIGGS DAG and wait for it:  make e2e${CLUSTER:+ CLUSTER=$CLUSTER}   (or trigger higgs_xgboost in the UI)"
+make_args="CLUSTER=$CLUSTER"
+[[ "$IMAGES" == local ]] && make_args+=" IMAGES=local"
+echo "Run the checks (HIGGS, Ray head loss, NetworkPolicy):  make e2e $make_args   (or trigger higgs_xgboost in the UI)"
 echo "Check Ray and the store:            helm test $RELEASE -n $NAMESPACE --kube-context $(kube_context)"
-echo "Remove everything:                  make down${CLUSTER:+ CLUSTER=$CLUSTER}"
+echo "Remove everything:                  make down $make_args"

@@ -20,6 +20,7 @@ from tests.charts.conftest import (
     GPU_PROFILES,
     NAMESPACE,
     PROFILES,
+    RELEASE,
     UPSTREAM,
     VALUES,
     containers,
@@ -403,7 +404,7 @@ def test_kind_profile_fits_a_16_gb_laptop(rendered):
 def test_network_policy_guards_the_ray_head(rendered, profile, chart_values):
     docs = rendered[profile]
     cluster = raycluster(docs)["metadata"]["name"]
-    policy = one(docs, "NetworkPolicy")
+    policy = one(docs, "NetworkPolicy", f"{cluster}-ray")
     # KubeRay labels the head pod ray.io/cluster=<name>, ray.io/node-type=head.
     head_labels = {"ray.io/cluster": cluster, "ray.io/node-type": "head"}
     selector = policy["spec"]["podSelector"]["matchLabels"]
@@ -420,6 +421,9 @@ def test_network_policy_guards_the_ray_head(rendered, profile, chart_values):
                 assert sorted(p["port"] for p in rule["ports"]) == [8265, 10001]
             elif labels is None and "ipBlock" in peer:
                 assert [p["port"] for p in rule["ports"]] == [8265]
+                # A pod (10.244.0.0/16 on kind) must not count as "the node" of a NodePort.
+                if profile == "kind":
+                    assert "10.244.0.0/16" in peer["ipBlock"].get("except", [])
     assert {"ray.io/cluster": cluster} in peers_seen
     assert client_labels in peers_seen
     # Airflow's pods and the helm test pod carry the client labels.
@@ -577,3 +581,99 @@ def test_keeper_can_be_turned_off(helm):
     docs = render(helm, "--set", "ray.keeper.enabled=false")
     head = raycluster(docs)["spec"]["headGroupSpec"]["template"]["spec"]
     assert [c["name"] for c in head["containers"]] == ["ray-head"]
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_network_policy_guards_the_store(rendered, profile, chart_values):
+    """The store holds every checkpoint: only Ray, client pods and the bucket Job reach it."""
+    docs = rendered[profile]
+    store = [
+        d
+        for d in of_kind(docs, "Deployment")
+        if d["metadata"]["labels"].get("app.kubernetes.io/component") == "store"
+    ]
+    if not store:  # the cloud profiles use the cloud's own store
+        assert f"{RELEASE}-store" not in [
+            d["metadata"]["name"] for d in of_kind(docs, "NetworkPolicy")
+        ]
+        return
+    policy = one(docs, "NetworkPolicy", f"{RELEASE}-store")
+    selector = policy["spec"]["podSelector"]["matchLabels"]
+    assert selector.items() <= store[0]["spec"]["template"]["metadata"]["labels"].items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    peers = [peer for rule in policy["spec"]["ingress"] for peer in rule["from"]]
+    labels = [p["podSelector"]["matchLabels"] for p in peers if "podSelector" in p]
+    assert {"ray.io/cluster": raycluster(docs)["metadata"]["name"]} in labels
+    assert chart_values["networkPolicy"]["clientPodLabels"] in labels
+    job = one(docs, "Job")
+    job_labels = job["spec"]["template"]["metadata"]["labels"]
+    assert any(sel.items() <= job_labels.items() for sel in labels), "the bucket Job is shut out"
+    blocks = [p["ipBlock"] for p in peers if "ipBlock" in p]
+    if profile == "kind":
+        assert blocks and all("10.244.0.0/16" in b.get("except", []) for b in blocks)
+    else:
+        assert not blocks
+
+
+def test_the_store_policy_goes_with_an_external_store(helm):
+    docs = render(helm, "--set", "store.kind=external", "--set", "store.existingSecret=keys")
+    assert [d["metadata"]["name"] for d in of_kind(docs, "NetworkPolicy")] == [f"{RELEASE}-ray"]
+
+
+def ray_containers(docs: list[dict]) -> dict[str, dict]:
+    """Every container of the RayCluster's pod templates, by "<group>/<container>"."""
+    cluster = raycluster(docs)["spec"]
+    groups = {"head": cluster["headGroupSpec"]}
+    groups.update({g["groupName"]: g for g in cluster["workerGroupSpecs"]})
+    return {
+        f"{name}/{c['name']}": c
+        for name, group in groups.items()
+        for c in group["template"]["spec"]["containers"]
+    }
+
+
+def env_names(container: dict) -> set[str]:
+    return {e["name"] for e in container.get("env", [])}
+
+
+def test_token_auth_by_authoptions_puts_no_token_in_the_ray_containers(helm):
+    docs = render(helm, "-f", str(VALUES / "kind.yaml"), "--set", "ray.auth.method=authOptions")
+    assert raycluster(docs)["spec"]["authOptions"]["mode"] == "token"
+    for where, container in ray_containers(docs).items():
+        if not where.endswith("registry-keeper"):
+            assert "RAY_AUTH_TOKEN" not in env_names(container), where
+
+
+def test_token_auth_by_env_reaches_every_ray_container_and_the_autoscaler(helm):
+    """KubeRay 1.5 (make up IMAGES=local) has no authOptions and would drop it silently."""
+    docs = render(helm, "-f", str(VALUES / "kind.yaml"), "--set", "ray.auth.method=env")
+    spec = raycluster(docs)["spec"]
+    assert "authOptions" not in spec
+    secret = one(docs, "Secret", f"{RELEASE}-ray-token")["metadata"]["name"]
+    containers = ray_containers(docs)
+    assert containers, "no Ray containers rendered"
+    for where, container in [*containers.items(), ("autoscaler", spec["autoscalerOptions"])]:
+        env = {e["name"]: e for e in container["env"]}
+        assert env["RAY_AUTH_MODE"]["value"] == "token", where
+        ref = env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]
+        assert (ref["name"], ref["key"]) == (secret, "auth_token"), where
+        assert "value" not in env["RAY_AUTH_TOKEN"], f"{where}: a literal token"
+
+
+def test_an_unknown_auth_method_is_refused(helm):
+    result = run_helm(helm, "--set", "ray.auth.method=password")
+    assert result.returncode != 0
+    # The values schema refuses it before the template's own check (both name the key).
+    assert "/ray/auth/method" in result.stderr and "'auto', 'authOptions', 'env'" in result.stderr
+
+
+def test_the_keeper_shares_the_head_process_namespace(helm):
+    """Ray's driver finds its raylet by scanning processes: the sidecar must see the head's."""
+    docs = render(helm, "-f", str(VALUES / "kind.yaml"))
+    spec = raycluster(docs)["spec"]
+    assert spec["headGroupSpec"]["template"]["spec"]["shareProcessNamespace"] is True
+    for group in spec["workerGroupSpecs"]:
+        assert "shareProcessNamespace" not in group["template"]["spec"]
+    off = render(helm, "-f", str(VALUES / "kind.yaml"), "--set", "ray.keeper.enabled=false")
+    head = raycluster(off)["spec"]["headGroupSpec"]["template"]["spec"]
+    assert "shareProcessNamespace" not in head

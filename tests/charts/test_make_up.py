@@ -140,7 +140,12 @@ case "$*" in
   *"get pods"*) printf 'head\\nworker\\n' ;;
   *"get secret"*) printf 'c2VjcmV0LXB3' ;;
   *"dags list"*) echo higgs_xgboost ;;
-  *"python -"*) cat > /dev/null; echo "success evaluate=success report=success" ;;
+  *"python -"*)
+    script="$(cat)"
+    case "$script" in
+      *XComModel*) echo "{\\"auc\\": ${FAKE_AUC:-0.83}, \\"rounds\\": 3}" ;;
+      *) echo "success evaluate=success report=success" ;;
+    esac ;;
 esac
 exit 0
 """
@@ -211,9 +216,10 @@ def test_make_down_deletes_the_cluster_once(tmp_path):
 def test_make_e2e_triggers_higgs_and_follows_it_to_success(tmp_path):
     bin_dir = working_bin(tmp_path)
     (tmp_path / "state" / "cluster").touch()
-    env = {"STATE": str(tmp_path / "state"), "ROWS": "5000", "ROUNDS": "3"}
+    env = {"STATE": str(tmp_path / "state"), "ROWS": "5000", "ROUNDS": "3", "E2E_CHECKS": "higgs"}
     result, calls = run_make(tmp_path, "e2e", bin_dir, **env)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "test AUC 0.83 > 0.7" in result.stdout
     airflow = [c.split(" -- ", 1)[1] for c in calls if " exec " in c]
     assert airflow[0].startswith("airflow dags list")
     assert airflow[1] == "airflow dags unpause higgs_xgboost"
@@ -224,3 +230,37 @@ def test_make_e2e_triggers_higgs_and_follows_it_to_success(tmp_path):
         "--context kind-ray-platform -n airflow-ray exec" in c for c in calls if " exec " in c
     )
     assert "success in" in result.stdout
+
+
+def test_make_e2e_fails_when_the_model_has_not_learnt(tmp_path):
+    bin_dir = working_bin(tmp_path)
+    (tmp_path / "state" / "cluster").touch()
+    env = {"STATE": str(tmp_path / "state"), "E2E_CHECKS": "higgs", "FAKE_AUC": "0.55"}
+    result, _ = run_make(tmp_path, "e2e", bin_dir, **env)
+    assert result.returncode != 0
+    assert "test AUC 0.55 is not above 0.7" in result.stderr
+
+
+def test_make_e2e_refuses_an_unknown_check(tmp_path):
+    bin_dir = working_bin(tmp_path)
+    (tmp_path / "state" / "cluster").touch()
+    env = {"STATE": str(tmp_path / "state"), "E2E_CHECKS": "higgs speed"}
+    result, _ = run_make(tmp_path, "e2e", bin_dir, **env)
+    assert result.returncode != 0
+    assert "unknown E2E_CHECKS entry 'speed'" in result.stderr
+
+
+def test_images_local_needs_kind(tmp_path):
+    bin_dir = make_bin(tmp_path, "docker", "helm", "kubectl")
+    result, calls = run_make(tmp_path, "up", bin_dir, IMAGES="local", CLUSTER="minikube")
+    assert result.returncode != 0
+    assert "IMAGES=local builds a kind node image: use CLUSTER=kind" in result.stderr
+    assert calls == []
+
+
+def test_an_unknown_images_mode_is_refused(tmp_path):
+    bin_dir = make_bin(tmp_path, "docker", "helm", "kubectl")
+    result, calls = run_make(tmp_path, "up", bin_dir, IMAGES="mirror")
+    assert result.returncode != 0
+    assert "IMAGES must be upstream or local (got 'mirror')" in result.stderr
+    assert calls == []
