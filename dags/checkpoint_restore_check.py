@@ -61,8 +61,12 @@ def checkpoint_restore_check():
         if not params["hold"]:
             return "not held"
         deadline = time.monotonic() + params["hold_timeout"]
-        print(f"holding until Variable {RELEASE_VARIABLE} = {run_id}")
-        while Variable.get(RELEASE_VARIABLE, default=None) != run_id:
+        print(f"holding until Variable {RELEASE_VARIABLE} = {run_id}", flush=True)
+        seen = None
+        while (value := Variable.get(RELEASE_VARIABLE, default=None)) != run_id:
+            if value != seen:
+                print(f"{RELEASE_VARIABLE} = {value!r}: not this run, still holding", flush=True)
+                seen = value
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{RELEASE_VARIABLE} was not set to {run_id} within the timeout")
             time.sleep(2)
