@@ -25,6 +25,7 @@ ENTRYPOINT ["/pause"]
 
 # kube-router's firewall programs iptables (nf_tables backend, like the host's) and ipsets.
 FROM ${BASE_IMAGE} AS kube-router
+# hadolint ignore=DL3008
 RUN apt-get update -qq \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         iptables ipset conntrack \
@@ -34,6 +35,7 @@ ENTRYPOINT ["/usr/local/bin/kube-router"]
 
 # kube-proxy programs iptables (nf_tables backend, like the host's) and conntrack.
 FROM ${BASE_IMAGE} AS kube-proxy
+# hadolint ignore=DL3008
 RUN apt-get update -qq \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         iptables nftables conntrack ipset kmod \
@@ -41,6 +43,7 @@ RUN apt-get update -qq \
 COPY kube-proxy /usr/local/bin/kube-proxy
 
 FROM ${BASE_IMAGE} AS kind-net
+# hadolint ignore=DL3008
 RUN apt-get update -qq \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iproute2 \
     && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin

@@ -11,6 +11,9 @@ ARG KUBERNETES_VERSION
 COPY kind/usr/local/bin/ /usr/local/bin/
 COPY kind/kind/ /kind/
 COPY kind/etc/ /etc/
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# Debian's stable suite is the pin (its packages change only for security fixes).
+# hadolint ignore=DL3008
 RUN chmod 0755 /usr/local/bin/* /kind /kind/bin /kind/bin/* \
     && apt-get update -qq \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \

@@ -51,6 +51,12 @@ def run_helm(helm: str, *args: str, chart: Path = CHART) -> subprocess.Completed
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
 
 
+def lint(helm: str, chart: Path, *args: str) -> subprocess.CompletedProcess:
+    """``helm lint --strict`` of a chart with extra arguments (values files)."""
+    cmd = [helm, "lint", "--strict", str(chart), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+
+
 def render(helm: str, *args: str, chart: Path = CHART) -> list[dict]:
     result = run_helm(helm, *args, chart=chart)
     assert result.returncode == 0, f"helm template {' '.join(args)} failed:\n{result.stderr}"

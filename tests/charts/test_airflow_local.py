@@ -15,7 +15,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.charts.conftest import NAMESPACE, ROOT, UPSTREAM, VALUES, load_yaml, of_kind, one
+from tests.charts.conftest import NAMESPACE, ROOT, UPSTREAM, VALUES, lint, load_yaml, of_kind, one
 from tests.charts.test_upstream_values import unknown_keys
 
 LOCAL = ROOT / "charts" / "airflow-local"
@@ -155,13 +155,7 @@ def test_renders_the_official_charts_objects(local, profile):
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_helm_lint_passes(helm, profile):
-    result = subprocess.run(
-        [helm, "lint", "--strict", str(LOCAL), *profile_args(profile)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = lint(helm, LOCAL, *profile_args(profile))
     assert result.returncode == 0, result.stdout + result.stderr
 
 

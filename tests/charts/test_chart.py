@@ -7,7 +7,6 @@ import copy
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import jsonschema
@@ -24,6 +23,7 @@ from tests.charts.conftest import (
     UPSTREAM,
     VALUES,
     containers,
+    lint,
     load_yaml,
     of_kind,
     one,
@@ -56,13 +56,7 @@ def group(docs: list[dict], name: str) -> dict | None:
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_helm_lint_passes(helm, profile):
-    result = subprocess.run(
-        [helm, "lint", "--strict", str(CHART), *profile_args(profile)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = lint(helm, CHART, *profile_args(profile))
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -48,7 +48,11 @@ def test_both_images_exist():
     assert {p.name for p in DOCKERFILES} == {"airflow.Dockerfile", "ray.Dockerfile"}
 
 
-@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+# Every Dockerfile of the project: the internet path's and the air-gapped ones (docker/local).
+ALL_DOCKERFILES = sorted(DOCKER.rglob("*.Dockerfile"))
+
+
+@pytest.mark.parametrize("dockerfile", ALL_DOCKERFILES, ids=lambda p: str(p.relative_to(DOCKER)))
 def test_hadolint_is_clean(dockerfile):
     result = subprocess.run(
         [tool("hadolint"), str(dockerfile)], capture_output=True, text=True, timeout=60, check=False
