@@ -51,9 +51,9 @@ check_prerequisites() {
     case "$tool" in
       docker)
         if ! command -v docker >/dev/null 2>&1; then
-          missing+=("docker is not installed: install Docker Engine (https://docs.docker.com/engine/install/) or Docker Desktop, then start it.")
+          missing+=("docker is not installed: install Docker Engine (https://docs.docker.com/engine/install/) or Docker Desktop, then start it (Debian/Ubuntu: 'sudo make docker-engine' does both).")
         elif ! docker info >/dev/null 2>&1; then
-          missing+=("docker is installed but its engine is not running ('docker info' failed): start Docker Desktop, or 'sudo systemctl start docker' on Linux.")
+          missing+=("docker is installed but its engine is not running ('docker info' failed): start Docker Desktop, or 'sudo systemctl start docker' on Linux ('sudo make docker-engine' where there is no systemd).")
         fi
         ;;
       kind)

@@ -91,14 +91,24 @@ def strict_schema(schema):
     return schema
 
 
-@pytest.fixture(scope="module")
-def raycluster_schema() -> dict:
-    crd = load_yaml(UPSTREAM / "ray.io_rayclusters-1.7.0.yaml")
-    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
-    schema = strict_schema(version["schema"]["openAPIV3Schema"])
+def kuberay_schema(version: str) -> dict:
+    """The RayCluster schema of a KubeRay release, strict (unknown fields are errors)."""
+    crd = load_yaml(UPSTREAM / f"ray.io_rayclusters-{version}.yaml")
+    v1 = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
+    schema = strict_schema(v1["schema"]["openAPIV3Schema"])
     # metadata is validated by the API server, not by the CRD's schema.
     schema["properties"]["metadata"] = {"type": "object"}
     return schema
+
+
+def schema_errors(schema: dict, doc: dict) -> list[str]:
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(doc), key=lambda e: e.path)
+    return [f"{list(e.path)}: {e.message}" for e in errors]
+
+
+@pytest.fixture(scope="module")
+def raycluster_schema() -> dict:
+    return kuberay_schema("1.7.0")
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -109,6 +119,18 @@ def test_raycluster_matches_the_kuberay_crd(rendered, raycluster_schema, profile
         jsonschema.Draft7Validator(raycluster_schema).iter_errors(doc), key=lambda e: e.path
     )
     assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
+
+
+def test_the_local_clusters_raycluster_fits_kuberay_1_5(helm):
+    """`make up IMAGES=local` installs KubeRay 1.5.0 (the newest its Go proxy serves): the same
+    chart must carry no field that operator would drop, and 1.5 lacks authOptions, which is why
+    ray.auth.method "auto" switches to "env" there."""
+    schema = kuberay_schema("1.5.0")
+    local = ["-f", str(VALUES / "kind.yaml"), "-f", str(VALUES / "local-images.yaml")]
+    env = raycluster(render(helm, *local, "--set", "ray.auth.method=env"))
+    assert not schema_errors(schema, env)
+    with_options = raycluster(render(helm, *local, "--set", "ray.auth.method=authOptions"))
+    assert any("authOptions" in e for e in schema_errors(schema, with_options))
 
 
 def test_the_crd_check_catches_a_misspelt_field(rendered, raycluster_schema):
