@@ -69,7 +69,7 @@ tools: ## Build helm (v3.22.0) into .tools/bin when no helm is found (needs Go)
 	echo "==> helm not found: building helm $(HELM_VERSION) into $(TOOLS_DIR)/bin (go install, a few minutes)"; \
 	GOBIN=$(TOOLS_DIR)/bin GOFLAGS=-buildvcs=false $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
-up: ## Local cluster with Ray, MinIO and Airflow (CLUSTER=kind|minikube, IMAGES=upstream|local)
+up: tools ## Local cluster with Ray, MinIO and Airflow (CLUSTER=kind|minikube, IMAGES=upstream|local)
 	@CLUSTER=$(CLUSTER) IMAGES=$(IMAGES) bash charts/scripts/up.sh
 
 e2e: ## On that cluster: HIGGS DAG, Ray head loss, NetworkPolicy (ROWS=, ROUNDS=, E2E_CHECKS=)
