@@ -9,7 +9,7 @@ check_cluster_kind
 check_images_mode
 if [[ "$IMAGES" == local ]]; then
   check_prerequisites docker go helm
-  # Kubernetes, kind, the images: built here (about an hour the first time, seconds after).
+  # Kubernetes, kind, the images: built here (about 16 minutes the first time, seconds after).
   "$ROOT/docker/local/build.sh"
   NODE_IMAGE="ray-platform/kind-node:$KUBERNETES_VERSION"
 fi
