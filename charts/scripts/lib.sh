@@ -68,6 +68,14 @@ check_prerequisites() {
         command -v "$HELM" >/dev/null 2>&1 ||
           missing+=("helm is not installed: 'make tools' builds helm v3.22.0 into .tools/bin (needs Go), or see https://helm.sh/docs/intro/install/.")
         ;;
+      go)
+        command -v go >/dev/null 2>&1 || [[ -x /usr/local/go/bin/go ]] ||
+          missing+=("go is not installed: IMAGES=local builds Kubernetes, kind and the operators with it; install Go 1.24+ (https://go.dev/dl/).")
+        ;;
+      gcc)
+        command -v gcc >/dev/null 2>&1 ||
+          missing+=("gcc is not installed: IMAGES=local compiles the pod sandbox (pause) with it; 'apt-get install gcc libc6-dev'.")
+        ;;
       kubectl)
         command -v "$KUBECTL" >/dev/null 2>&1 ||
           missing+=("kubectl is not installed: see https://kubernetes.io/docs/tasks/tools/#kubectl.")

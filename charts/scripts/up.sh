@@ -8,7 +8,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 check_cluster_kind
 check_images_mode
 if [[ "$IMAGES" == local ]]; then
-  check_prerequisites docker go helm
+  check_prerequisites docker go gcc helm
   # Kubernetes, kind, the images: built here (about 16 minutes the first time, seconds after).
   "$ROOT/docker/local/build.sh"
   NODE_IMAGE="ray-platform/kind-node:$KUBERNETES_VERSION"

@@ -264,3 +264,14 @@ def test_an_unknown_images_mode_is_refused(tmp_path):
     assert result.returncode != 0
     assert "IMAGES must be upstream or local (got 'mirror')" in result.stderr
     assert calls == []
+
+
+def test_images_local_names_its_build_tools_when_missing(tmp_path):
+    bin_dir = make_bin(tmp_path, "docker", "helm", "kubectl")
+    result, calls = run_make(
+        tmp_path, "up", bin_dir, IMAGES="local", HELM=str(bin_dir / "helm"), GO="/nonexistent"
+    )
+    assert result.returncode != 0
+    assert "gcc is not installed: IMAGES=local compiles the pod sandbox" in result.stderr
+    assert "nothing was changed" in result.stderr
+    assert calls == ["docker info"]
