@@ -109,6 +109,11 @@ else
   log "installing Apache Airflow (chart $AIRFLOW_CHART_VERSION) into $NAMESPACE"
   airflow_chart=(apache-airflow/airflow --version "$AIRFLOW_CHART_VERSION")
 fi
+# The values run the migration and user jobs as plain Jobs (useHelmHooks: false), and a Job's
+# pod template cannot be changed: an upgrade with other values would fail with "field is
+# immutable" (found on the kind cluster). Finished ones are removed first; they run again.
+kc -n "$NAMESPACE" delete job -l "release=$AIRFLOW_RELEASE,component in (run-airflow-migrations,create-user-job)" \
+  --ignore-not-found >/dev/null 2>&1 || true
 hc upgrade --install "$AIRFLOW_RELEASE" "${airflow_chart[@]}" \
   --namespace "$NAMESPACE" -f "$VALUES/airflow.yaml" -f "$VALUES/airflow-kind.yaml" \
   ${airflow_extra[@]+"${airflow_extra[@]}"} --wait --wait-for-jobs --timeout 15m

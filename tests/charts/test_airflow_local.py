@@ -604,3 +604,14 @@ def test_named_secrets_replace_the_generated_ones(helm):
     scheduler = env_of(main_container(deployment(docs, "scheduler"), "scheduler"))
     assert secret_ref(scheduler["AIRFLOW__CORE__FERNET_KEY"]) == ("my-fernet", "fernet-key")
     assert secret_ref(scheduler["AIRFLOW__API_AUTH__JWT_SECRET"]) == ("my-jwt", "jwt-secret")
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_task_logs_are_served_by_address_not_by_pod_name(local, profile):
+    """The api-server reads a task's log from the scheduler's log server by the hostname the
+    task recorded; a Deployment pod's name does not resolve (seen on the kind cluster)."""
+    for where, template in pods(local[profile]):
+        for container in airflow_containers(template):
+            env = env_of(container)
+            callable_ = env.get("AIRFLOW__CORE__HOSTNAME_CALLABLE", {}).get("value")
+            assert callable_ == "airflow.utils.net.get_host_ip_address", where

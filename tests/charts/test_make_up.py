@@ -193,6 +193,11 @@ def test_make_up_runs_every_step_in_order_and_again_without_recreating(tmp_path)
     assert "airflow.yaml" in helm_calls[2] and "airflow-kind.yaml" in helm_calls[2]
     assert all("--wait" in c for c in helm_calls)
     assert "http://localhost:8080" in result.stdout and "password secret-pw" in result.stdout
+    # The plain migration/user Jobs are removed before Airflow's upgrade (their pod template is
+    # immutable: an upgrade with changed values would fail).
+    delete = next(i for i, c in enumerate(calls) if " delete job " in c)
+    assert "component in (run-airflow-migrations,create-user-job)" in calls[delete]
+    assert delete < next(i for i, c in enumerate(calls) if "--install airflow " in c)
     assert "make e2e" in result.stdout
 
     again, calls = run_make(tmp_path, "up", bin_dir, **env)
