@@ -39,11 +39,16 @@ wrapper_module() {
   (cd "$dir" && "$GO" mod tidy >/dev/null)
 }
 
+# The path of MODULE@VERSION's go.mod in the module cache (downloaded when missing).
+module_gomod() {
+  "$GO" mod download -json "$1@$2" | sed -n 's/^\s*"GoMod": "\(.*\)",*$/\1/p'
+}
+
 # The replace directives of MODULE@VERSION's own go.mod (modules it builds against other than
 # their released versions), copied into the wrapper so the build matches upstream's.
 upstream_replaces() {
   local mod
-  mod="$("$GO" mod download -json "$1@$2" | sed -n 's/^\s*"GoMod": "\(.*\)",*$/\1/p')"
+  mod="$(module_gomod "$1" "$2")"
   # (A replacement by a local directory, ./x or ../x, is the module's own repository: skipped.)
   awk '/^replace \($/ {inside=1; next} inside && /^\)/ {inside=0} inside && $0 !~ /=> *\./ {print "replace " $0}
        /^replace [^(]/ && $0 !~ /=> *\./ {print}' "$mod"
@@ -53,7 +58,7 @@ build_kubernetes() {
   local v="$KUBERNETES_VERSION" minor staging=() m
   minor="${v#v1.}"; minor="${minor%%.*}"
   # k8s.io/kubernetes refers to its staging modules as ./staging/...: point each at its release.
-  for m in $(curl_free_staging_list); do staging+=("replace k8s.io/$m => k8s.io/$m v0.${v#v1.}"); done
+  for m in $(staging_modules); do staging+=("replace k8s.io/$m => k8s.io/$m v0.${v#v1.}"); done
   local cmds=() c
   for c in kubelet kubeadm kubectl kube-apiserver kube-controller-manager kube-scheduler kube-proxy; do
     cmds+=("k8s.io/kubernetes/cmd/$c")
@@ -70,10 +75,8 @@ build_kubernetes() {
 }
 
 # The staging module names, read from k8s.io/kubernetes's own go.mod (its ./staging replaces).
-curl_free_staging_list() {
-  local mod
-  mod="$("$GO" mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/^\s*"GoMod": "\(.*\)",*$/\1/p')"
-  sed -n 's#^\s*k8s.io/\([a-z0-9-]*\) => ./staging/.*#\1#p' "$mod"
+staging_modules() {
+  sed -n 's#^\s*k8s.io/\([a-z0-9-]*\) => ./staging/.*#\1#p' "$(module_gomod k8s.io/kubernetes "$KUBERNETES_VERSION")"
 }
 
 # Arguments: output-name dir module version package [ldflags]

@@ -255,19 +255,21 @@ def test_make_e2e_refuses_an_unknown_check(tmp_path):
     assert "unknown E2E_CHECKS entry 'speed'" in result.stderr
 
 
-def test_images_local_needs_kind(tmp_path):
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"IMAGES": "local", "CLUSTER": "minikube"},
+            "IMAGES=local builds a kind node image: use CLUSTER=kind",
+        ),
+        ({"IMAGES": "mirror"}, "IMAGES must be upstream or local (got 'mirror')"),
+    ],
+)
+def test_a_wrong_images_mode_is_refused_before_anything_runs(tmp_path, env, message):
     bin_dir = make_bin(tmp_path, "docker", "helm", "kubectl")
-    result, calls = run_make(tmp_path, "up", bin_dir, IMAGES="local", CLUSTER="minikube")
+    result, calls = run_make(tmp_path, "up", bin_dir, **env)
     assert result.returncode != 0
-    assert "IMAGES=local builds a kind node image: use CLUSTER=kind" in result.stderr
-    assert calls == []
-
-
-def test_an_unknown_images_mode_is_refused(tmp_path):
-    bin_dir = make_bin(tmp_path, "docker", "helm", "kubectl")
-    result, calls = run_make(tmp_path, "up", bin_dir, IMAGES="mirror")
-    assert result.returncode != 0
-    assert "IMAGES must be upstream or local (got 'mirror')" in result.stderr
+    assert message in result.stderr
     assert calls == []
 
 
