@@ -12,6 +12,7 @@ directly in this process so that only the checkpoint work is timed.
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             bucket=server.bucket,
             prefix="bench",
             conn_id="bench",
+            signing_key=secrets.token_bytes(32),
         )
         print(f"frame: {args.rows:,} x 29 float32 = {size / 2**30:.2f} GiB", flush=True)
 

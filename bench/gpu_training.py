@@ -115,6 +115,10 @@ def _split(rows: int):
     return split(synthetic_higgs(rows))
 
 
+# Every key here is unique per run, so one generation serves them all.
+GENERATION = "bench"
+
+
 class RegistryRunner:
     """Submits callables through the provider's result registry, as ``@task.ray`` does."""
 
@@ -131,8 +135,9 @@ class RegistryRunner:
 
         key = f"{self.run_key}/{function.__name__}/{uuid.uuid4().hex[:8]}"
         payload = cloudpickle.dumps((function, args, {}))
+        pinned = [(k, GENERATION) for k in upstream]
         [report_ref] = ray.get(
-            self.registry.submit.remote(key, self.run_key, payload, upstream, options)
+            self.registry.submit.remote(key, self.run_key, GENERATION, payload, pinned, options)
         )
         report = ray.get(report_ref)
         if not report.ok:
@@ -147,13 +152,13 @@ class RegistryRunner:
 
         from ray_provider.runtime.portable import restore
 
-        [ref] = ray.get(self.registry.lookup.remote(key))
+        [ref] = ray.get(self.registry.lookup.remote(key, GENERATION))
         return restore(ray.get(ref))
 
     def discard(self, key: str) -> None:
         import ray
 
-        ray.get(self.registry.discard.remote(key))
+        ray.get(self.registry.discard.remote(key, GENERATION))
 
 
 def methods(runner: RegistryRunner, frames_key: str):

@@ -138,7 +138,6 @@ def measure_floor(platform: Platform, sizes: tuple[int, ...], repeats: int) -> d
 
     import bench.dags.handoff_frame as frame_module
     from ray_provider.hooks.ray import RayHook
-    from ray_provider.runtime.keys import run_key
     from tests.support.registry import run_task
 
     cloudpickle.register_pickle_by_value(frame_module)
@@ -147,7 +146,7 @@ def measure_floor(platform: Platform, sizes: tuple[int, ...], repeats: int) -> d
     floor = {}
     for rows in sizes:
         run_id = f"rows_{rows}"
-        run_task(hook, "bench_floor", run_id, "produce", frame_module.make_frame, rows)
+        ref, _ = run_task(hook, "bench_floor", run_id, "produce", frame_module.make_frame, rows)
         samples = []
         for _ in range(repeats):
             output = subprocess.run(
@@ -157,7 +156,8 @@ def measure_floor(platform: Platform, sizes: tuple[int, ...], repeats: int) -> d
                     "bench.handoff_floor",
                     platform.head.address,
                     hook.settings.namespace,
-                    f"bench_floor/{run_id}/produce/-1",
+                    ref.key,
+                    ref.generation,
                 ],
                 env=env,
                 capture_output=True,
@@ -167,7 +167,7 @@ def measure_floor(platform: Platform, sizes: tuple[int, ...], repeats: int) -> d
                 cwd=ROOT,
             )
             samples.append(json.loads(output.stdout.strip().splitlines()[-1]))
-        hook.release_run(run_key("bench_floor", run_id))
+        hook.release_run(ref.run_key)
         floor[rows] = {
             key: summarize([s[key] for s in samples]) for key in ("connect_s", "lookup_s", "get_s")
         }

@@ -15,7 +15,7 @@ import time
 
 
 def main(argv: list[str]) -> int:
-    address, namespace, key = argv
+    address, namespace, key, generation = argv
     # A consumer task's worker has pandas imported before it receives the frame; a fresh
     # driver would otherwise spend its first ``ray.get`` importing pandas to unpickle it.
     import pandas  # noqa: F401
@@ -28,7 +28,7 @@ def main(argv: list[str]) -> int:
     ray.init(address=address, namespace=namespace, logging_level="ERROR", log_to_driver=False)
     connected = time.perf_counter()
     registry = ray.get_actor(REGISTRY_ACTOR_NAME, namespace=namespace)
-    [ref] = ray.get(registry.lookup.remote(key))
+    [ref] = ray.get(registry.lookup.remote(key, generation))
     looked_up = time.perf_counter()
     frame = ray.get(ref)
     shape = frame.shape  # the same touch as the benchmark's consumer tasks

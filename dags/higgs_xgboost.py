@@ -126,17 +126,14 @@ def higgs_xgboost():
     def save_model(trained, metrics, run_id=None):
         """The booster (XGBoost's format) and metrics.json, next to the run's checkpoints."""
         from ray_provider.hooks.checkpoint_store import CheckpointStoreHook
-        from ray_provider.runtime.store import S3Store
 
-        store_hook = CheckpointStoreHook(CHECKPOINT_CONN_ID)
-        config = store_hook.store_config()
-        prefix = store_hook.location("higgs_xgboost", run_id, "model", -1)
-        store = S3Store(config)
-        store.put_bytes(prefix + "model.ubj", bytes(trained["booster"].save_raw("ubj")))
-        store.put_bytes(prefix + "metrics.json", json.dumps(metrics, indent=2).encode())
+        store = CheckpointStoreHook(CHECKPOINT_CONN_ID)
+        model = bytes(trained["booster"].save_raw("ubj"))
         return {
-            "model": config.uri(prefix + "model.ubj"),
-            "metrics": config.uri(prefix + "metrics.json"),
+            "model": store.save_bytes("higgs_xgboost", run_id, "model.ubj", model),
+            "metrics": store.save_bytes(
+                "higgs_xgboost", run_id, "metrics.json", json.dumps(metrics, indent=2).encode()
+            ),
         }
 
     @task

@@ -7,6 +7,7 @@ its environment is pointed at the session's Airflow home and connection before A
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -35,6 +36,8 @@ os.environ["AIRFLOW_HOME"] = str(_SESSION_DIR / "airflow")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(TEST_DAGS)
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+# The session's deployment key: the test process and its Airflow stack are one deployment.
+os.environ["AIRFLOW__RAY_PROVIDER__DEPLOYMENT_KEY"] = secrets.token_urlsafe(48)
 
 
 @pytest.fixture(scope="session")
@@ -106,6 +109,7 @@ def airflow(
     stack = AirflowStack(
         home=session_dir / "airflow",
         dags_folder=dags_folder,
+        deployment_key=os.environ["AIRFLOW__RAY_PROVIDER__DEPLOYMENT_KEY"],
         extra_env={
             "AIRFLOW_CONN_RAY_DEFAULT": ray_head.connection_json(),
             "AIRFLOW_CONN_RAY_CLIENT": ray_head.connection_json(ray_head.client_address),

@@ -12,6 +12,7 @@ import json
 
 import pytest
 
+from ray_provider.reference import RayResultRef
 from tests.dags.fault_data import checksum, make_value
 from tests.support.processes import wait_until
 
@@ -40,7 +41,10 @@ def test_ray_restart_between_producer_and_consumer(airflow, spare_ray_head, tmp_
     run_id = airflow.trigger("ckpt_ray_restart", {"gate": str(gate)})
     wait_for_task(airflow, "ckpt_ray_restart", run_id, "produce", {"success"})
     produce_log = airflow.task_log("ckpt_ray_restart", run_id, "produce")
-    assert "Checkpoint written to s3://ray-checkpoints/checkpoints/ckpt_ray_restart/" in produce_log
+    assert (
+        f"Checkpoint written to s3://ray-checkpoints/checkpoints/{airflow.deployment_id}/ckpt_ray_restart/"
+        in produce_log
+    )
 
     spare_ray_head.stop()  # every object in Ray is gone, the registry actor too
     spare_ray_head.start()
@@ -51,7 +55,10 @@ def test_ray_restart_between_producer_and_consumer(airflow, spare_ray_head, tmp_
     result = report(airflow, "ckpt_ray_restart", run_id)
     assert result["checksum"] == result["plain_checksum"] == EXPECTED
     consume_log = airflow.task_log("ckpt_ray_restart", run_id, "consume")
-    assert "restored produce from s3://ray-checkpoints/checkpoints/ckpt_ray_restart/" in consume_log
+    assert (
+        f"restored produce from s3://ray-checkpoints/checkpoints/{airflow.deployment_id}/ckpt_ray_restart/"
+        in consume_log
+    )
     spare_ray_head.stop()
 
 
@@ -63,7 +70,10 @@ def test_node_lost_between_producer_and_consumer(airflow, spare_ray_head, tmp_pa
     run_id = airflow.trigger("ckpt_node_lost", {"gate": str(gate)})
     wait_for_task(airflow, "ckpt_node_lost", run_id, "produce", {"success"})
     produce_log = airflow.task_log("ckpt_node_lost", run_id, "produce")
-    assert "Checkpoint written to s3://ray-checkpoints/checkpoints/ckpt_node_lost/" in produce_log
+    assert (
+        f"Checkpoint written to s3://ray-checkpoints/checkpoints/{airflow.deployment_id}/ckpt_node_lost/"
+        in produce_log
+    )
 
     spare_ray_head.kill_worker_node(node)  # the only copy of the value goes with it
     gate.touch()
@@ -73,7 +83,10 @@ def test_node_lost_between_producer_and_consumer(airflow, spare_ray_head, tmp_pa
     assert state == "success", consume_log
     assert report(airflow, "ckpt_node_lost", run_id)["checksum"] == EXPECTED
     assert "Ray lost the result of produce; restoring it" in consume_log
-    assert "restored produce from s3://ray-checkpoints/checkpoints/ckpt_node_lost/" in consume_log
+    assert (
+        f"restored produce from s3://ray-checkpoints/checkpoints/{airflow.deployment_id}/ckpt_node_lost/"
+        in consume_log
+    )
     spare_ray_head.stop()
 
 
@@ -100,9 +113,10 @@ def test_corrupt_checkpoint_is_a_clear_failure(airflow, hook, s3, tmp_path):
     run_id = airflow.trigger("ckpt_corrupt", {"gate": str(gate)})
     wait_for_task(airflow, "ckpt_corrupt", run_id, "produce", {"success"})
 
-    key = f"ckpt_corrupt/{run_id}/produce/-1"
-    hook.discard(key)  # Ray lost the value...
-    prefix = f"checkpoints/ckpt_corrupt/{run_id}/produce/-1/"
+    raw = airflow.xcom_raw("ckpt_corrupt", run_id, "produce")
+    ref = RayResultRef.from_xcom(json.loads(raw) if isinstance(raw, str) else raw)
+    assert hook.discard(ref.key, ref.generation)  # Ray lost the value...
+    prefix = ref.checkpoint_uri.removeprefix(f"s3://{s3.bucket}/")
     client = s3.client()
     part = sorted(
         o.object_name for o in client.list_objects(s3.bucket, prefix) if "part-" in o.object_name

@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 from tests.support.processes import wait_until
+from tests.support.registry import run_key_of
 
 pytestmark = pytest.mark.airflow
 
@@ -45,7 +46,7 @@ def xcom_value(airflow, dag_id, run_id, task_id):
 
 
 def assert_released(hook, dag_id, run_id):
-    prefix = f"{dag_id}/{run_id}/"
+    prefix = run_key_of(dag_id, run_id) + "/"
     wait_until(
         lambda: not any(k.startswith(prefix) for k in hook.registry_stats()["keys"]),
         120,
@@ -147,17 +148,13 @@ def test_seed_spelling_runs_unchanged(airflow, runs, s3):
     report = xcom_value(airflow, "ray_seed_spelling", run_id, "report")
     assert report == {"train_rows": 80, "validation_rows": 20}
     # checkpoint=True with checkpoint_source=<conn id> wrote every task's result to S3.
-    names = {
-        o.object_name
-        for o in s3.client().list_objects(
-            s3.bucket, f"checkpoints/ray_seed_spelling/{run_id}/", recursive=True
-        )
-    }
+    run_folder = f"checkpoints/{airflow.deployment_id}/ray_seed_spelling/{run_id}/"
+    names = {o.object_name for o in s3.client().list_objects(s3.bucket, run_folder, recursive=True)}
     for task_id in ("load_dataframe", "create_data", "fit"):
-        prefix = f"checkpoints/ray_seed_spelling/{run_id}/{task_id}/-1/"
+        ref = xcom_value(airflow, "ray_seed_spelling", run_id, task_id)
+        prefix = f"{run_folder}{task_id}/-1/{ref['generation']}/"
         assert prefix + "manifest.json" in names
-    ref = xcom_value(airflow, "ray_seed_spelling", run_id, "create_data")
-    assert ref["checkpoint_uri"].endswith(f"/ray_seed_spelling/{run_id}/create_data/-1/")
+        assert ref["checkpoint_uri"] == f"s3://{s3.bucket}/{prefix}"
 
 
 def test_task_processes_start_with_pandas_and_ray_imported_by_the_scheduler(airflow, runs):

@@ -40,20 +40,18 @@ def test_higgs_pipeline_trains_a_useful_model(airflow, s3, s3_source):
     assert 0 < metrics["logloss"] < 0.69 and metrics["accuracy"] > 0.6
     assert metrics["test_rows"] == 5_000 and metrics["rounds"] == 20
 
-    # The model and its metrics are in the store, next to the checkpoint of the training.
-    names = {
-        o.object_name
-        for o in s3.client().list_objects(
-            s3.bucket, f"checkpoints/higgs_xgboost/{run_id}/", recursive=True
-        )
-    }
-    assert f"checkpoints/higgs_xgboost/{run_id}/model/-1/model.ubj" in names
-    assert f"checkpoints/higgs_xgboost/{run_id}/model/-1/metrics.json" in names
-    assert f"checkpoints/higgs_xgboost/{run_id}/train_model/-1/manifest.json" in names
+    # The model and its metrics are in the store, next to the checkpoint of the training,
+    # under this deployment's folder; the training's checkpoint under its try's own folder.
+    run_folder = f"checkpoints/{airflow.deployment_id}/higgs_xgboost/{run_id}/"
+    names = {o.object_name for o in s3.client().list_objects(s3.bucket, run_folder, recursive=True)}
+    assert run_folder + "artifacts/model.ubj" in names
+    assert run_folder + "artifacts/metrics.json" in names
+    manifests = [
+        n for n in names if n.startswith(run_folder + "train_model/-1/") and n.endswith(".json")
+    ]
+    assert len(manifests) == 1 and manifests[0].endswith("/manifest.json"), names
     stored = json.loads(
-        s3.client()
-        .get_object(s3.bucket, f"checkpoints/higgs_xgboost/{run_id}/model/-1/metrics.json")
-        .read()
+        s3.client().get_object(s3.bucket, run_folder + "artifacts/metrics.json").read()
     )
     assert stored == metrics
 

@@ -6,7 +6,11 @@ restored from the store by a consumer: it must come back exactly, with its type.
 
 from __future__ import annotations
 
+import io
 import json
+import pickle
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -99,44 +103,58 @@ def store(s3):
 
 
 def checkpoint_and_lose(hook, store, name, factory, run="r1"):
-    """Compute on Ray, checkpoint, drop from Ray; returns the reference with its checkpoint."""
+    """Compute on Ray, checkpoint, drop from Ray; returns (reference, manifest, object prefix)."""
     ref, report = run_task(hook, "ckpt", run, name, factory)
     assert report.ok, report.traceback
-    prefix = store.location("ckpt", run, name, -1)
-    manifest = hook.write_checkpoint(ref.key, store.store_config(), prefix)
-    hook.discard(ref.key)
-    return ref.__class__(
-        **{
-            **ref.__dict__,
-            "checkpoint_uri": manifest["uri"],
-            "checkpoint_conn_id": "s3_checkpoints",
-        }
-    ), manifest
+    prefix = store.location("ckpt", run, name, -1, ref.generation)
+    manifest = hook.write_checkpoint(ref.key, ref.generation, store.store_config(), prefix)
+    hook.discard(ref.key, ref.generation)
+    ref = replace(
+        ref,
+        checkpoint_uri=manifest["uri"],
+        checkpoint_conn_id="s3_checkpoints",
+        manifest_digest=manifest["digest"],
+    )
+    return ref.signed(store.deployment.key), manifest, prefix
+
+
+def put(s3, name, data: bytes):
+    s3.client().put_object(s3.bucket, name, io.BytesIO(data), len(data))
+
+
+def get(s3, name) -> bytes:
+    return s3.client().get_object(s3.bucket, name).read()
 
 
 @pytest.mark.parametrize("name", list(VALUES))
 def test_round_trip_is_exact(hook, store, name):
-    ref, manifest = checkpoint_and_lose(hook, store, name, VALUES[name])
+    ref, manifest, _ = checkpoint_and_lose(hook, store, name, VALUES[name])
     assert manifest["versions"]["ray"]
     restored = hook.materialize(ref)
     assert_same(restored, VALUES[name]())
 
 
 def test_formats_follow_the_type(hook, store, s3):
-    checkpoint_and_lose(hook, store, "tuple_fmt", VALUES["tuple_of_frames"])
-    checkpoint_and_lose(hook, store, "array_fmt", VALUES["array_2d"])
-    checkpoint_and_lose(hook, store, "custom_fmt", VALUES["custom_object"])
-    checkpoint_and_lose(hook, store, "numeric_fmt", VALUES["numeric_frame"])
-    checkpoint_and_lose(hook, store, "mixed_fmt", VALUES["mixed_column_names"])
+    prefixes = {
+        name: checkpoint_and_lose(hook, store, name, VALUES[value])[2]
+        for name, value in [
+            ("tuple_fmt", "tuple_of_frames"),
+            ("array_fmt", "array_2d"),
+            ("custom_fmt", "custom_object"),
+            ("numeric_fmt", "numeric_frame"),
+            ("mixed_fmt", "mixed_column_names"),
+        ]
+    }
     formats = {}
-    for name in ("tuple_fmt", "array_fmt", "custom_fmt", "numeric_fmt", "mixed_fmt"):
-        raw = s3.client().get_object(s3.bucket, f"checkpoints/ckpt/r1/{name}/-1/manifest.json")
-        manifest = json.loads(raw.read())
+    for name, prefix in prefixes.items():
+        stored = json.loads(get(s3, prefix + "manifest.json"))
+        assert stored["signature"]["alg"] == "hmac-sha256" and stored["body"]["location"] == prefix
+        manifest = stored["body"]
         tree = manifest["tree"]
         leaves = tree["items"] if tree["kind"] != "leaf" else [tree]
         formats[name] = [leaf["format"] for leaf in leaves]
         assert manifest["type"] and manifest["size"] > 0 and manifest["created_at"]
-        assert all(len(p["crc32"]) == 8 and p["size"] for p in manifest["parts"].values())
+        assert all(len(p["sha256"]) == 64 and p["size"] for p in manifest["parts"].values())
     assert formats == {
         "tuple_fmt": ["arrow-ipc-stream", "arrow-ipc-stream"],
         "array_fmt": ["arrow-tensor"],
@@ -149,7 +167,7 @@ def test_formats_follow_the_type(hook, store, s3):
 def test_booster_round_trips_in_xgboost_format(hook, store):
     import xgboost as xgb
 
-    ref, manifest = checkpoint_and_lose(hook, store, "booster", make_booster)
+    ref, manifest, _ = checkpoint_and_lose(hook, store, "booster", make_booster)
     assert manifest["tree"]["format"] == "xgboost-ubj"
     restored = hook.materialize(ref)
     original = make_booster()
@@ -163,7 +181,7 @@ def test_modin_frame_comes_back_as_modin(hook, store):
 
         return mpd.DataFrame(np.arange(3000.0).reshape(1000, 3))
 
-    ref, _ = checkpoint_and_lose(hook, store, "modin", make_modin)
+    ref, _, _ = checkpoint_and_lose(hook, store, "modin", make_modin)
     import modin.pandas as mpd
 
     restored = hook.materialize(ref)
@@ -172,13 +190,9 @@ def test_modin_frame_comes_back_as_modin(hook, store):
 
 
 def test_corrupt_part_is_refused(hook, store, s3):
-    ref, manifest = checkpoint_and_lose(hook, store, "corrupt", VALUES["array_2d"], run="bad")
+    ref, manifest, prefix = checkpoint_and_lose(hook, store, "corrupt", VALUES["array_2d"], "bad")
     [part] = manifest["parts"]
-    import io
-
-    s3.client().put_object(
-        s3.bucket, f"checkpoints/ckpt/bad/corrupt/-1/{part}", io.BytesIO(b"garbage" * 100), 700
-    )
+    put(s3, prefix + part, b"garbage" * 100)
     with pytest.raises(CheckpointRestoreError, match="corrupt") as info:
         hook.materialize(ref)
     assert part in str(info.value) and "clear the producing task" in str(info.value)
@@ -187,85 +201,154 @@ def test_corrupt_part_is_refused(hook, store, s3):
 
 def test_one_flipped_byte_is_refused(hook, store, s3):
     """Same size, one bit different: only the checksum can tell."""
-    import io
-
-    ref, manifest = checkpoint_and_lose(hook, store, "flipped", VALUES["array_2d"], run="bad")
+    ref, manifest, prefix = checkpoint_and_lose(hook, store, "flipped", VALUES["array_2d"], "bad")
     [part] = manifest["parts"]
-    name = f"checkpoints/ckpt/bad/flipped/-1/{part}"
-    data = bytearray(s3.client().get_object(s3.bucket, name).read())
+    data = bytearray(get(s3, prefix + part))
     data[len(data) // 2] ^= 0x01
-    s3.client().put_object(s3.bucket, name, io.BytesIO(bytes(data)), len(data))
-    with pytest.raises(CheckpointRestoreError, match=r"corrupt: .* crc32"):
+    put(s3, prefix + part, bytes(data))
+    with pytest.raises(CheckpointRestoreError, match=r"corrupt or was replaced: .* sha256"):
         hook.materialize(ref)
 
 
-def test_manifest_with_sha256_from_older_provider_is_verified(hook, store, s3):
-    """Checkpoints written before the switch to CRC-32 record SHA-256: still read, and checked."""
-    import hashlib
-    import io
+class _Tripwire:
+    """Unpickling this creates a file: proof that a tampered part was decoded."""
 
-    ref, manifest = checkpoint_and_lose(hook, store, "older", VALUES["array_2d"], run="bad")
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return Path.touch, (Path(self.path),)
+
+
+def test_tampered_pickle_part_is_never_unpickled(hook, store, s3, tmp_path):
+    """A part replaced with a hostile pickle is refused before a byte of it is decoded.
+
+    Before manifests were signed and parts verified whole, such a part ran on the Ray worker
+    and only then failed its CRC check.
+    """
+    ref, manifest, prefix = checkpoint_and_lose(
+        hook, store, "hostile", VALUES["custom_object"], "bad"
+    )
     [part] = manifest["parts"]
-    prefix = "checkpoints/ckpt/bad/older/-1/"
-    data = s3.client().get_object(s3.bucket, prefix + part).read()
-    older = json.loads(s3.client().get_object(s3.bucket, prefix + "manifest.json").read())
+    tripwire = tmp_path / "unpickled"
+    put(s3, prefix + part, pickle.dumps(_Tripwire(str(tripwire))))
+    with pytest.raises(CheckpointRestoreError, match="corrupt or was replaced") as info:
+        hook.materialize(ref)
+    assert f"{prefix}{part}" in str(info.value)
+    assert not tripwire.exists()
 
-    def put_manifest(sha256: str) -> None:
-        del older["parts"][part]["crc32"]
-        older["parts"][part]["sha256"] = sha256
-        text = json.dumps(older).encode()
-        s3.client().put_object(s3.bucket, prefix + "manifest.json", io.BytesIO(text), len(text))
-        older["parts"][part]["crc32"] = "unused"
 
-    put_manifest(hashlib.sha256(data).hexdigest())
-    assert_same(hook.materialize(ref), VALUES["array_2d"]())
-    hook.discard(ref.key)
-    put_manifest("0" * 64)
-    with pytest.raises(CheckpointRestoreError, match=r"corrupt: .* sha256"):
+def test_forged_manifest_is_refused_before_any_part_is_read(hook, store, s3, tmp_path):
+    """Someone who can write the bucket but lacks the key cannot make a manifest we accept."""
+    import hashlib
+    import hmac
+
+    ref, manifest, prefix = checkpoint_and_lose(
+        hook, store, "forged", VALUES["custom_object"], "bad"
+    )
+    [part] = manifest["parts"]
+    tripwire = tmp_path / "unpickled"
+    hostile = pickle.dumps(_Tripwire(str(tripwire)))
+    put(s3, prefix + part, hostile)
+    stored = json.loads(get(s3, prefix + "manifest.json"))
+    stored["body"]["parts"][part] = {
+        "size": len(hostile),
+        "sha256": hashlib.sha256(hostile).hexdigest(),
+    }
+    for signature in (
+        stored["signature"]["value"],  # the old signature over the edited body
+        hmac.new(b"a key of the attacker's own", b"", hashlib.sha256).hexdigest(),
+    ):
+        stored["signature"]["value"] = signature
+        put(s3, prefix + "manifest.json", json.dumps(stored).encode())
+        with pytest.raises(CheckpointRestoreError, match="not signed with this deployment's key"):
+            hook.materialize(ref)
+    assert not tripwire.exists()
+
+
+def test_manifest_copied_from_another_checkpoint_is_refused(hook, store, s3):
+    """A genuine manifest moved to another try's folder is refused: it names its location."""
+    _, _, source = checkpoint_and_lose(hook, store, "copied_from", VALUES["array_int"], "bad")
+    ref, _, target = checkpoint_and_lose(hook, store, "copied_to", VALUES["array_int"], "bad")
+    for obj in s3.client().list_objects(s3.bucket, source, recursive=True):
+        put(s3, target + obj.object_name[len(source) :], get(s3, obj.object_name))
+    with pytest.raises(CheckpointRestoreError, match=r"was signed for .* copied here"):
+        hook.materialize(ref)
+
+
+def test_checkpoint_overwritten_since_the_reference_is_refused(hook, store):
+    """A reference pins its manifest's digest: a rewrite in place is not silently used."""
+    ref, _, prefix = checkpoint_and_lose(hook, store, "rewritten", VALUES["array_int"], "bad")
+    other, _ = run_task(hook, "ckpt", "bad", "rewriter", lambda: np.arange(5))
+    hook.write_checkpoint(other.key, other.generation, store.store_config(), prefix)
+    with pytest.raises(CheckpointRestoreError, match="overwritten since"):
         hook.materialize(ref)
 
 
 def test_missing_part_and_manifest_are_refused(hook, store, s3):
-    ref, manifest = checkpoint_and_lose(
+    ref, manifest, prefix = checkpoint_and_lose(
         hook, store, "partial", VALUES["tuple_of_frames"], run="bad"
     )
     first = sorted(manifest["parts"])[0]
-    s3.client().remove_object(s3.bucket, f"checkpoints/ckpt/bad/partial/-1/{first}")
+    s3.client().remove_object(s3.bucket, prefix + first)
     with pytest.raises(CheckpointRestoreError, match="missing"):
         hook.materialize(ref)
-    s3.client().remove_object(s3.bucket, "checkpoints/ckpt/bad/partial/-1/manifest.json")
+    s3.client().remove_object(s3.bucket, prefix + "manifest.json")
     with pytest.raises(CheckpointRestoreError, match="No checkpoint at"):
         hook.materialize(ref)
 
 
 def test_manifest_from_another_format_version_is_refused(hook, store, s3):
-    import io
-
-    ref, _ = checkpoint_and_lose(hook, store, "future", VALUES["array_int"], run="bad")
-    name = "checkpoints/ckpt/bad/future/-1/manifest.json"
-    future = json.loads(s3.client().get_object(s3.bucket, name).read())
-    future["format_version"] = 99
-    data = json.dumps(future).encode()
-    s3.client().put_object(s3.bucket, name, io.BytesIO(data), len(data))
-    with pytest.raises(CheckpointRestoreError, match="format version 99"):
+    ref, _, prefix = checkpoint_and_lose(hook, store, "older", VALUES["array_int"], run="bad")
+    put(s3, prefix + "manifest.json", json.dumps({"format_version": 1, "tree": {}}).encode())
+    with pytest.raises(CheckpointRestoreError, match="format version 1"):
         hook.materialize(ref)
+
+
+def test_checkpoints_of_another_deployment_are_refused(hook, store, monkeypatch):
+    """Same bucket, same dag/run/task: each deployment has its own folder and its own key."""
+    from ray_provider.deployment import ENV
+
+    ref, _, prefix = checkpoint_and_lose(hook, store, "shared", VALUES["array_int"], "same")
+    monkeypatch.setenv(ENV, "another deployment's key, long enough to be accepted")
+    other_store = CheckpointStoreHook("s3_checkpoints")
+    other_ref, _, other_prefix = checkpoint_and_lose(
+        hook, other_store, "shared", VALUES["array_int"], "same"
+    )
+    assert other_prefix.split("/")[1] != prefix.split("/")[1]  # the deployment ids
+    # Deployment B given A's reference: refused as not B's (its signature and its folder).
+    from ray_provider.exceptions import RayReferenceError
+
+    with pytest.raises(RayReferenceError, match="signature"):
+        ref.check(
+            key=other_store.deployment.key,
+            deployment=other_store.deployment.id,
+            dag_id="ckpt",
+            run_id="same",
+        )
+    # And B cannot read A's checkpoint even when pointed at it: A's key signed it.
+    with pytest.raises(CheckpointRestoreError, match="not signed with this deployment's key"):
+        hook.restore(ref)
+    assert_same(hook.materialize(other_ref), VALUES["array_int"]())
 
 
 def test_store_down_at_write_keeps_the_ray_copy(hook, store, s3):
     ref, report = run_task(hook, "ckpt", "down", "produce", VALUES["array_2d"])
-    hook.describe(ref.key, report.result_type, report.result_size, awaiting_checkpoint=True)
-    prefix = store.location("ckpt", "down", "produce", -1)
+    hook.describe(
+        ref.key, ref.generation, report.result_type, report.result_size, awaiting_checkpoint=True
+    )
+    prefix = store.location("ckpt", "down", "produce", -1, ref.generation)
     s3.stop()
     try:
         with pytest.raises(CheckpointWriteError) as info:
-            hook.write_checkpoint(ref.key, store.store_config(), prefix)
+            hook.write_checkpoint(ref.key, ref.generation, store.store_config(), prefix)
     finally:
         s3.start()
     assert s3.endpoint_url in str(info.value)
     assert "3 attempts" in str(info.value)
     # The value is still in Ray, waiting for its checkpoint; a second attempt succeeds.
     assert hook.result_state(ref.key)["awaiting_checkpoint"] is True
-    manifest = hook.write_checkpoint(ref.key, store.store_config(), prefix)
+    manifest = hook.write_checkpoint(ref.key, ref.generation, store.store_config(), prefix)
     assert hook.result_state(ref.key)["checkpoint_uri"] == manifest["uri"]
 
 
@@ -273,7 +356,7 @@ def test_list_and_delete_a_runs_checkpoints(hook, store):
     checkpoint_and_lose(hook, store, "a", VALUES["array_int"], run="cleanup")
     checkpoint_and_lose(hook, store, "b", VALUES["series"], run="cleanup")
     listed = store.list_checkpoints("ckpt", "cleanup")
-    assert sorted(c["uri"].rstrip("/").rsplit("/", 2)[-2] for c in listed) == ["a", "b"]
+    assert sorted(c["uri"].rstrip("/").rsplit("/", 3)[-3] for c in listed) == ["a", "b"]
     assert store.delete_checkpoints("ckpt", "cleanup") >= 4
     assert store.list_checkpoints("ckpt", "cleanup") == []
     assert store.list_checkpoints("ckpt", "r1")  # other runs untouched
@@ -282,7 +365,7 @@ def test_list_and_delete_a_runs_checkpoints(hook, store):
 def test_cli_lists_and_deletes(hook, store):
     from tests.support.snippets import run_python
 
-    checkpoint_and_lose(hook, store, "cli", VALUES["array_int"], run="cli-run")
+    _, _, prefix = checkpoint_and_lose(hook, store, "cli", VALUES["array_int"], run="cli-run")
 
     def cli(action: str, *extra: str):
         args = [action, "--conn-id", "s3_checkpoints", "--dag-id", "ckpt", "--run-id", "cli-run"]
@@ -291,7 +374,7 @@ def test_cli_lists_and_deletes(hook, store):
 
     listed = cli("list")
     assert listed.returncode == 0, listed.stderr[-2000:]
-    assert "s3://ray-checkpoints/checkpoints/ckpt/cli-run/cli/-1/" in listed.stdout
+    assert f"s3://ray-checkpoints/{prefix}" in listed.stdout
     refused = cli("delete")
     assert refused.returncode != 0 and "without --yes" in refused.stderr
     deleted = cli("delete", "--yes")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -9,7 +10,7 @@ import threading
 import pytest
 
 from tests.support.processes import pid_alive, wait_until
-from tests.support.registry import RefSlot, plasma_usage, run_task
+from tests.support.registry import RefSlot, plasma_usage, run_key_of, run_task
 
 
 def make_array(megabytes: int):
@@ -28,21 +29,24 @@ def test_result_outlives_the_process_that_asked_for_it(hook):
 
     producer = run_python(
         """
+        import json
         from ray_provider.hooks.ray import RayHook
         from tests.support.registry import run_task
         hook = RayHook(); hook.connect()
         def make():
             return list(range(1000))
         ref, report = run_task(hook, "own", "r1", "make", make)
-        print("OK", report.ok, os.getpid() if False else "")
-        """.replace('os.getpid() if False else ""', "report.result_type"),
+        print("OK", report.ok, report.result_type)
+        print("REF", json.dumps(ref.to_xcom()))
+        """,
     )
     assert "OK True builtins.list" in producer.stdout, producer.stderr[-3000:]
     from ray_provider.reference import RayResultRef
 
-    ref = RayResultRef(key="own/r1/make/-1", namespace="airflow", ray_conn_id="ray_default")
+    line = next(x for x in producer.stdout.splitlines() if x.startswith("REF "))
+    ref = RayResultRef.from_xcom(json.loads(line[4:]))
     assert hook.materialize(ref) == list(range(1000))
-    assert hook.release_run("own/r1") == 1
+    assert hook.release_run(run_key_of("own", "r1")) == 1
 
 
 def test_consumer_gets_the_producers_object(hook):
@@ -50,7 +54,7 @@ def test_consumer_gets_the_producers_object(hook):
     total, report = run_task(hook, "pass", "r1", "sum", array_sum, RefSlot(0), upstream=[produced])
     assert report.ok, report.traceback
     assert hook.materialize(total) == 16 * 1024 * 1024 / 8
-    assert hook.release_run("pass/r1") == 2
+    assert hook.release_run(run_key_of("pass", "r1")) == 2
 
 
 def test_modin_frame_survives_its_worker_being_killed(hook):
@@ -84,7 +88,7 @@ def test_modin_frame_survives_its_worker_being_killed(hook):
     import modin.pandas as mpd
 
     assert isinstance(hook.materialize(produced)["frame"], mpd.DataFrame)
-    hook.release_run("modin/r1")
+    hook.release_run(run_key_of("modin", "r1"))
 
 
 def test_nested_refs_that_cannot_be_reowned_are_refused(hook):
@@ -101,7 +105,7 @@ def test_nested_refs_that_cannot_be_reowned_are_refused(hook):
     assert not report.ok
     assert report.error_type.endswith("NestedObjectRefError")
     assert "ray.get" in report.error_message
-    hook.release_run("nested/r1")
+    hook.release_run(run_key_of("nested", "r1"))
 
 
 def test_bare_nested_refs_are_resolved(hook):
@@ -113,7 +117,7 @@ def test_bare_nested_refs_are_resolved(hook):
     ref, report = run_task(hook, "nested", "r2", "make", make_refs)
     assert report.ok, report.traceback
     assert hook.materialize(ref) == {"parts": [0, 1, 2]}
-    hook.release_run("nested/r2")
+    hook.release_run(run_key_of("nested", "r2"))
 
 
 def test_unserializable_result_is_a_clear_error(hook):
@@ -124,21 +128,6 @@ def test_unserializable_result_is_a_clear_error(hook):
     assert not report.ok
     assert report.error_type.endswith("UnserializableResultError")
     assert "_thread.lock" in report.error_message and "Return plain data" in report.error_message
-
-
-def test_ttl_sweep_frees_forgotten_runs(hook):
-    import ray
-
-    registry = hook.registry()
-    ref, _ = run_task(hook, "ttl", "r1", "make", make_array, 1)
-    ray.get(registry.set_ttl.remote(3600))
-    assert ray.get(registry.sweep.remote()) == 0
-    ray.get(registry.set_ttl.remote(0.001))
-    try:
-        assert ray.get(registry.sweep.remote()) >= 1
-    finally:
-        ray.get(registry.set_ttl.remote(hook.settings.result_ttl_seconds))
-    assert ref.key not in hook.registry_stats()["keys"]
 
 
 @pytest.mark.slow
@@ -152,7 +141,7 @@ def test_object_store_is_flat_over_20_runs(hook, ray_head):
             hook, "soak", f"r{run}", "sum", array_sum, RefSlot(0), upstream=[produced]
         )
         assert report.ok and hook.materialize(total) == 64 * 1024 * 1024 / 8
-        assert hook.release_run(f"soak/r{run}") == 2
+        assert hook.release_run(run_key_of("soak", f"r{run}")) == 2
         used, _ = wait_until(
             lambda: (u := plasma_usage(ray_head.address))[0] < 64 and u,
             30,
@@ -162,5 +151,123 @@ def test_object_store_is_flat_over_20_runs(hook, ray_head):
         baseline = used if baseline is None else baseline
     assert max(usages) - min(usages) < 16, usages
     assert hook.registry_stats()["results"] == 0 or not any(
-        k.startswith("soak/") for k in hook.registry_stats()["keys"]
+        k.startswith(run_key_of("soak", "")) for k in hook.registry_stats()["keys"]
     )
+
+
+def test_two_deployments_with_the_same_run_keep_their_own_values(hook, monkeypatch):
+    """Default settings, one Ray cluster, same dag_id/run_id/task_id: nothing is shared."""
+    from ray_provider.deployment import ENV
+
+    run = "scheduled__2026-12-01T00:00:00+00:00"
+    monkeypatch.setenv(ENV, "deployment A's key, long enough to be accepted")
+    ref_a, _ = run_task(hook, "same_dag", run, "make", lambda: "value of A")
+    run_a = run_key_of("same_dag", run)
+    monkeypatch.setenv(ENV, "deployment B's key, long enough to be accepted")
+    ref_b, _ = run_task(hook, "same_dag", run, "make", lambda: "value of B")
+    run_b = run_key_of("same_dag", run)
+    assert ref_a.key != ref_b.key and run_a != run_b
+    assert hook.materialize(ref_a) == "value of A"
+    assert hook.materialize(ref_b) == "value of B"
+    # A's run ends: only A's results go.
+    assert hook.release_run(run_a) == 1
+    assert hook.materialize(ref_b) == "value of B"
+    assert hook.release_run(run_b) == 1
+
+
+def test_a_zombie_try_cannot_touch_its_retrys_result(hook):
+    """discard/cancel/describe name their try; a reference made before a retry is refused."""
+    from ray_provider.exceptions import RayResultSupersededError
+
+    first, _ = run_task(hook, "zombie", "r1", "make", lambda: "first try")
+    retry, _ = run_task(hook, "zombie", "r1", "make", lambda: "second try")
+    assert first.key == retry.key and first.generation != retry.generation
+    assert hook.discard(first.key, first.generation) is False
+    hook.cancel(first.key, first.generation)
+    assert hook.describe(first.key, first.generation, "builtins.str", 1) is False
+    assert hook.materialize(retry) == "second try"
+    with pytest.raises(RayResultSupersededError, match="ran again"):
+        hook.materialize(first)
+    assert hook.release_run(run_key_of("zombie", "r1")) == 1
+
+
+def _wait_for_file(path):
+    import time
+    from pathlib import Path
+
+    deadline = time.monotonic() + 120
+    while not Path(path).exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(path)
+        time.sleep(0.05)
+    return "done"
+
+
+def short_ttl_hook(ray_head, monkeypatch, seconds):
+    from ray_provider.hooks.ray import RayHook
+
+    conn = json.loads(ray_head.connection_json())
+    conn["extra"] = {"result_ttl_seconds": seconds}
+    monkeypatch.setenv("AIRFLOW_CONN_RAY_SHORT_TTL", json.dumps(conn))
+    return RayHook("ray_short_ttl")
+
+
+def test_release_and_sweep_spare_later_tries_and_running_tasks(
+    hook, ray_head, monkeypatch, tmp_path
+):
+    import time
+
+    import ray
+    from ray import cloudpickle
+
+    from ray_provider.runtime.keys import new_generation
+
+    ended_at = time.time() - 60  # the run ended a minute ago; this try started since
+    ref, _ = run_task(hook, "late", "r1", "make", lambda: "made after the run ended")
+    assert hook.release_run(run_key_of("late", "r1"), ended_at) == 0
+    assert hook.materialize(ref) == "made after the run ended"
+
+    # A task still running, with a TTL long past: neither release nor sweep drops it.
+    short = short_ttl_hook(ray_head, monkeypatch, 0.001)
+    gate = tmp_path / "gate"
+    key, generation = ref.key.replace("/make/", "/slow/"), new_generation()
+    report_ref = short.submit(
+        key=key,
+        run_key=ref.run_key,
+        generation=generation,
+        payload=cloudpickle.dumps((_wait_for_file, (str(gate),), {})),
+        upstream=[],
+        options={"num_cpus": 0.1},
+    )
+    assert hook.release_run(ref.run_key) == 1  # only the finished one
+    ray.get(short.registry().sweep.remote())
+    assert key in hook.registry_stats()["keys"]
+    gate.touch()
+    assert short.wait(report_ref).ok
+    wait_until(
+        lambda: (
+            ray.get(short.registry().sweep.remote()) >= 0
+            and key not in hook.registry_stats()["keys"]
+        ),
+        30,
+        "the finished, expired result to be swept",
+    )
+
+
+def test_the_connections_result_ttl_is_honoured(hook, ray_head, monkeypatch):
+    """result_ttl_seconds of the connection sets the TTL of each of its results."""
+    import ray
+
+    short = short_ttl_hook(ray_head, monkeypatch, 1)
+    ref, _ = run_task(short, "ttl", "short", "make", lambda: 1)
+    keeps, _ = run_task(hook, "ttl", "long", "make", lambda: 2)
+    wait_until(
+        lambda: (
+            ray.get(short.registry().sweep.remote()) >= 0
+            and ref.key not in hook.registry_stats()["keys"]
+        ),
+        30,
+        "the 1-second result to expire",
+    )
+    assert keeps.key in hook.registry_stats()["keys"]
+    hook.release_run(run_key_of("ttl", "long"))

@@ -7,6 +7,7 @@ shows that a result outlives the task process that produced it (``dag.test()`` c
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -28,8 +29,19 @@ class AirflowStack:
     dags_folder: Path
     extra_env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
+    # Generated per stack: Airflow's JWT secret, and the provider's deployment key (signs
+    # checkpoint manifests and XCom references; see ray_provider.deployment).
+    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+    deployment_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
     processes: list[subprocess.Popen] = field(default_factory=list)
     _token: str | None = None
+
+    @property
+    def deployment_id(self) -> str:
+        """The id the provider derives from the deployment key (prefixes keys and paths)."""
+        from ray_provider.runtime.signing import key_id
+
+        return key_id(self.deployment_key.encode())
 
     @property
     def url(self) -> str:
@@ -51,7 +63,8 @@ class AirflowStack:
                 "AIRFLOW__API__PORT": str(self.port),
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__API__WORKERS": "1",
-                "AIRFLOW__API_AUTH__JWT_SECRET": "tests-only-jwt-secret-0123456789abcdef",
+                "AIRFLOW__API_AUTH__JWT_SECRET": self.jwt_secret,
+                "AIRFLOW__RAY_PROVIDER__DEPLOYMENT_KEY": self.deployment_key,
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
                 "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "600",

@@ -73,6 +73,8 @@ def _stack(state: dict) -> AirflowStack:
         home=STATE_DIR / "airflow",
         dags_folder=ROOT / "dags",
         port=state["airflow_port"],
+        jwt_secret=state["jwt_secret"],
+        deployment_key=state["deployment_key"],
         extra_env={
             "AIRFLOW_CONN_RAY_DEFAULT": head.connection_json(),
             "AIRFLOW_CONN_S3_CHECKPOINTS": s3.connection_json(),
@@ -87,7 +89,8 @@ def start() -> dict:
     if state is not None:
         print(f"==> reusing the running demo services (Airflow on port {state['airflow_port']})")
         return state
-    STATE_DIR.mkdir(exist_ok=True)
+    STATE_DIR.mkdir(mode=0o700, exist_ok=True)
+    STATE_DIR.chmod(0o700)
     (STATE_DIR / "s3").mkdir(exist_ok=True)
     state = {
         "ray_token": secrets.token_hex(16),
@@ -99,6 +102,8 @@ def start() -> dict:
         "s3_access_key": "demo" + secrets.token_hex(8),
         "s3_secret_key": secrets.token_hex(16),
         "airflow_port": _preferred(8080),
+        "jwt_secret": secrets.token_urlsafe(48),
+        "deployment_key": secrets.token_urlsafe(48),
     }
     Path(state["ray_temp_dir"]).mkdir(exist_ok=True)
     print(f"==> starting Ray (head on 127.0.0.1:{state['ray_port']}, token auth on)", flush=True)
@@ -111,8 +116,16 @@ def start() -> dict:
     print("==> starting Airflow (db migrate, api-server, scheduler, dag-processor)", flush=True)
     stack = _stack(state).start()
     state["airflow_pids"] = [p.pid for p in stack.processes]
-    STATE_FILE.write_text(json.dumps(state, indent=2))
+    _write_private(STATE_FILE, json.dumps(state, indent=2))
     return state
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read: the state holds the demo's keys and tokens."""
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
 
 
 def stop() -> None:

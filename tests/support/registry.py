@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from ray import cloudpickle
 
+from ray_provider.deployment import current
 from ray_provider.reference import RayResultRef
 from ray_provider.runtime.execute import RefSlot, TaskReport
-from ray_provider.runtime.keys import result_key, run_key
+from ray_provider.runtime.keys import new_generation, run_key
+
+
+def run_key_of(dag_id: str, run_id: str) -> str:
+    """The registry's key of a run, in this process's deployment."""
+    return run_key(current().id, dag_id, run_id)
 
 
 def run_task(
@@ -23,24 +30,29 @@ def run_task(
     **options: Any,
 ) -> tuple[RayResultRef, TaskReport]:
     """Submit ``function(*args)``; ``RefSlot(i)`` in args stands for ``upstream[i]``."""
-    key = result_key(dag_id, run_id, task_id)
+    deployment = current()
+    ref = RayResultRef(
+        deployment=deployment.id,
+        dag_id=dag_id,
+        run_id=run_id,
+        task_id=task_id,
+        map_index=-1,
+        generation=new_generation(),
+        namespace=hook.settings.namespace,
+        ray_conn_id=hook.ray_conn_id,
+    )
     report_ref = hook.submit(
-        key=key,
-        run_key=run_key(dag_id, run_id),
+        key=ref.key,
+        run_key=ref.run_key,
+        generation=ref.generation,
         payload=cloudpickle.dumps((function, args, {})),
         upstream=upstream or [],
         options={"num_cpus": 1, **options},
     )
     report = hook.wait(report_ref)
-    hook.describe(key, report.result_type, report.result_size)
-    ref = RayResultRef(
-        key=key,
-        namespace=hook.settings.namespace,
-        ray_conn_id=hook.ray_conn_id,
-        result_type=report.result_type,
-        size=report.result_size,
-    )
-    return ref, report
+    hook.describe(ref.key, ref.generation, report.result_type, report.result_size)
+    ref = replace(ref, result_type=report.result_type, size=report.result_size)
+    return ref.signed(deployment.key), report
 
 
 def plasma_usage(address: str) -> tuple[int, int]:
@@ -52,4 +64,4 @@ def plasma_usage(address: str) -> tuple[int, int]:
     return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
 
 
-__all__ = ["RefSlot", "plasma_usage", "run_task"]
+__all__ = ["RefSlot", "plasma_usage", "run_key_of", "run_task"]

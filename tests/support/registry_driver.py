@@ -19,9 +19,8 @@ import time
 import ray
 
 from ray_provider.hooks.ray import RayHook
-from ray_provider.runtime.keys import run_key
 from ray_provider.runtime.registry import get_or_create_registry, kill_registry
-from tests.support.registry import run_task
+from tests.support.registry import run_key_of, run_task
 
 
 def _pid() -> int:
@@ -34,11 +33,11 @@ def main(action: str, run_id: str = "r") -> dict:
         ref, report = run_task(hook, "keeper", run_id, "produce", _pid)
         return {"ok": report.ok, "job": ray.get(hook.registry().job_id.remote())}
     if action == "release":
-        return {"released": hook.release_run(run_key("keeper", run_id))}
+        return {"released": hook.release_run(run_key_of("keeper", run_id))}
     if action == "worker_pid":
         ref, report = run_task(hook, "keeper", run_id, "pid", _pid)
         pid = hook.materialize(ref)
-        hook.release_run(run_key("keeper", run_id))
+        hook.release_run(run_key_of("keeper", run_id))
         return {"pid": pid}
     if action == "registry_job":
         return {"job": ray.get(hook.registry().job_id.remote())}
@@ -57,7 +56,7 @@ def main(action: str, run_id: str = "r") -> dict:
         ref, report = run_task(hook, "keeper", run_id, "after_handover", _pid)
         waited = time.monotonic() - started
         replacer.join()
-        hook.release_run(run_key("keeper", run_id))
+        hook.release_run(run_key_of("keeper", run_id))
         return {"ok": report.ok, "waited": waited}
     raise SystemExit(f"unknown action {action!r}")
 

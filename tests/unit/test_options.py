@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ray_provider.decorators.options import parse_memory, ray_options
+from ray_provider.decorators.options import loggable_options, parse_memory, ray_options
 from ray_provider.exceptions import RayArgumentError
 
 
@@ -55,6 +55,10 @@ def test_memory_sizes(value, expected):
     ("argument", "value"),
     [
         ("num_cpus", -1),
+        ("num_cpus", float("nan")),
+        ("num_gpus", float("inf")),
+        ("memory", float("inf")),
+        ("resources", {"GPU_TYPE": float("nan")}),
         ("num_gpus", "one"),
         ("memory", "lots"),
         ("memory", 0),
@@ -83,3 +87,10 @@ def test_the_decorator_keeps_custom_resources_for_ray():
     operator = with_resources().get_task("work")
     assert operator.ray_resources == {"doomed": 1}
     assert operator.num_cpus == 2 and operator.memory == "1GiB"
+
+
+def test_logged_options_show_env_var_names_never_values():
+    opts = options(runtime_env={"env_vars": {"AWS_SECRET_ACCESS_KEY": "s3cr3t"}, "pip": ["x"]})
+    shown = str(loggable_options(opts))
+    assert "AWS_SECRET_ACCESS_KEY" in shown and "s3cr3t" not in shown and "'pip'" in shown
+    assert opts["runtime_env"]["env_vars"]["AWS_SECRET_ACCESS_KEY"] == "s3cr3t"  # unchanged

@@ -11,8 +11,10 @@ from ray_provider.exceptions import RayConnectionConfigError
 from ray_provider.hooks.settings import normalize_address, settings_from_connection
 
 
-def connection(host=None, port=None, password=None, extra=None):
-    return SimpleNamespace(host=host, port=port, password=password, extra_dejson=extra or {})
+def connection(host="local", port=None, password=None, extra=None, conn_type="ray"):
+    return SimpleNamespace(
+        conn_type=conn_type, host=host, port=port, password=password, extra_dejson=extra or {}
+    )
 
 
 @pytest.mark.parametrize(
@@ -94,3 +96,14 @@ def test_bad_extra_names_connection_and_field(extra, field):
         settings_from_connection(connection(host="head:6379", extra=extra), "my_ray")
     assert "'my_ray'" in str(info.value)
     assert field in str(info.value)
+
+
+def test_a_connection_of_another_type_is_refused():
+    with pytest.raises(RayConnectionConfigError, match="conn_type 'aws'"):
+        settings_from_connection(connection(host="ray://head", conn_type="aws"), "ray_default")
+
+
+def test_a_connection_without_host_is_refused_not_made_local(monkeypatch):
+    monkeypatch.delenv("RAY_URL", raising=False)
+    with pytest.raises(RayConnectionConfigError, match="has no host"):
+        settings_from_connection(connection(host=""), "ray_default")

@@ -33,6 +33,18 @@ class RayResultLostError(RayProviderError):
     """An upstream result is no longer in Ray (released, expired, or Ray was restarted)."""
 
 
+class RayResultSupersededError(RayProviderError):
+    """The upstream result was replaced by a newer try since the reference was made."""
+
+
+class RayReferenceError(RayProviderError):
+    """An XCom reference is malformed, unsigned, or belongs to another deployment or run."""
+
+
+class RayDeploymentKeyError(RayProviderError):
+    """The deployment key is missing (where it is required) or too weak."""
+
+
 class RayRemoteTaskError(RayProviderError):
     """The callable failed on Ray with an exception that cannot be re-raised as itself."""
 

@@ -15,10 +15,12 @@ import logging
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 from airflow.listeners import hookimpl
 
+from ray_provider.exceptions import RayReferenceError
 from ray_provider.reference import RayResultRef
 from ray_provider.runtime.keys import run_key
 
@@ -39,22 +41,30 @@ def run_references(dag_id: str, run_id: str) -> list[RayResultRef]:
     for value in values:
         try:
             parsed = json.loads(value) if isinstance(value, (str, bytes)) else value
-        except ValueError:
+            ref = RayResultRef.from_xcom(parsed)
+        except (ValueError, RayReferenceError):  # not JSON, or malformed: nothing to release
             continue
-        ref = RayResultRef.from_xcom(parsed)
         if ref is not None:
             refs.append(ref)
     return refs
 
 
-def release_run_results(dag_id: str, run_id: str, conn_ids: list[str]) -> dict[str, int]:
-    """Release the run's results in each Ray connection; returns the count per conn id."""
+def release_run_results(
+    dag_id: str, run_id: str, conn_ids: list[str], ended_at: float | None = None
+) -> dict[str, int]:
+    """Release the run's results in each Ray connection; returns the count per conn id.
+
+    Only this deployment's results are released, and only those made before ``ended_at``
+    (epoch seconds): a task cleared after the run ended keeps its new result.
+    """
+    from ray_provider.deployment import current
     from ray_provider.hooks.ray import RayHook
 
+    key = run_key(current().id, dag_id, run_id)
     released: dict[str, int] = {}
     for conn_id in conn_ids:
         try:
-            released[conn_id] = RayHook(conn_id).release_run(run_key(dag_id, run_id))
+            released[conn_id] = RayHook(conn_id).release_run(key, ended_at)
         except Exception:
             log.warning(
                 "Could not release Ray results of %s/%s on %r; the TTL will free them.",
@@ -66,12 +76,20 @@ def release_run_results(dag_id: str, run_id: str, conn_ids: list[str]) -> dict[s
     return released
 
 
-def _release_in_child(dag_id: str, run_id: str) -> None:
+def _release_in_child(dag_id: str, run_id: str, ended_at: float) -> None:
     try:
         conn_ids = sorted({ref.ray_conn_id for ref in run_references(dag_id, run_id)})
         if not conn_ids:
             return
-        command = [sys.executable, "-m", "ray_provider.release", dag_id, run_id, *conn_ids]
+        command = [
+            sys.executable,
+            "-m",
+            "ray_provider.release",
+            f"--ended-at={ended_at}",
+            dag_id,
+            run_id,
+            *conn_ids,
+        ]
         result = subprocess.run(command, capture_output=True, text=True, timeout=300)
         level = logging.INFO if result.returncode == 0 else logging.WARNING
         log.log(
@@ -86,9 +104,11 @@ def _release_in_child(dag_id: str, run_id: str) -> None:
 
 
 def _release_in_background(dag_run: Any) -> None:
+    end = getattr(dag_run, "end_date", None)
+    ended_at = end.timestamp() if end is not None else time.time()
     threading.Thread(
         target=_release_in_child,
-        args=(dag_run.dag_id, dag_run.run_id),
+        args=(dag_run.dag_id, dag_run.run_id, ended_at),
         name=f"ray-release-{dag_run.run_id}",
         daemon=True,
     ).start()

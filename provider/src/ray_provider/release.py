@@ -14,11 +14,17 @@ from ray_provider.listeners import release_run_results
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ray_provider.release", description=__doc__)
+    parser.add_argument(
+        "--ended-at",
+        type=float,
+        default=None,
+        help="epoch seconds the run ended; results made later are kept (default: now)",
+    )
     parser.add_argument("dag_id")
     parser.add_argument("run_id")
     parser.add_argument("conn_ids", nargs="*", default=["ray_default"])
     args = parser.parse_args(argv)
-    released = release_run_results(args.dag_id, args.run_id, args.conn_ids)
+    released = release_run_results(args.dag_id, args.run_id, args.conn_ids, args.ended_at)
     for conn_id in args.conn_ids:
         if conn_id in released:
             print(

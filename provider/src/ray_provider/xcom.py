@@ -16,7 +16,11 @@ from typing import Any
 
 from airflow.sdk.bases.xcom import BaseXCom
 
+from ray_provider.exceptions import RayArgumentError
 from ray_provider.reference import RayResultRef
+
+# A plain task pulling more than this from Ray is refused (``xcom_materialize_max_bytes``).
+DEFAULT_MATERIALIZE_LIMIT = 2 * 1024**3
 
 _materialize_results: ContextVar[bool] = ContextVar("ray_provider_materialize", default=True)
 
@@ -31,15 +35,57 @@ def references_only() -> Iterator[None]:
         _materialize_results.reset(token)
 
 
+def _reading_run() -> tuple[str | None, str | None]:
+    """(dag_id, run_id) of the task this process runs, or (None, None) outside a task."""
+    try:
+        from airflow.sdk import get_current_context
+
+        ti = get_current_context()["ti"]
+    except Exception:
+        return None, None
+    return ti.dag_id, ti.run_id
+
+
+def materialize_limit() -> int:
+    """``[ray_provider] xcom_materialize_max_bytes``: the most a plain task may pull (0: any)."""
+    from airflow.sdk import conf
+
+    raw = conf.get("ray_provider", "xcom_materialize_max_bytes", fallback=None)
+    try:
+        return int(raw) if raw not in (None, "") else DEFAULT_MATERIALIZE_LIMIT
+    except ValueError as exc:
+        raise RayArgumentError(
+            f"[ray_provider] xcom_materialize_max_bytes={raw!r}: expected a whole number of "
+            "bytes (0 for no limit)."
+        ) from exc
+
+
 def resolve(value: Any) -> Any:
-    """Replace a reference by its value, fetched from Ray; anything else is returned as is."""
+    """Replace a reference by its value, fetched from Ray; anything else is returned as is.
+
+    The reference is checked first (signature, deployment, the reading task's run), and a
+    value over the materialize limit is refused rather than pulled into an Airflow worker.
+    """
     ref = value if isinstance(value, RayResultRef) else RayResultRef.from_xcom(value)
     if ref is None:
         return value
     if not _materialize_results.get():
         return ref
-    from ray_provider.hooks.ray import RayHook
+    from ray_provider.deployment import current
+    from ray_provider.hooks.ray import RayHook, human_size
 
+    deployment = current()
+    dag_id, run_id = _reading_run()
+    ref.check(key=deployment.key, deployment=deployment.id, dag_id=dag_id, run_id=run_id)
+    limit = materialize_limit()
+    if limit and ref.size > limit:
+        raise RayArgumentError(
+            f"The result of {ref.label!r} is {human_size(ref.size)}, over the "
+            f"{human_size(limit)} that a plain Airflow task may pull from Ray "
+            "([ray_provider] xcom_materialize_max_bytes). Consume it in a @task.ray task "
+            "instead (it reads the value in Ray, without a copy through Airflow), or raise "
+            "the limit."
+        )
     return RayHook(ref.ray_conn_id).materialize(ref)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -29,7 +30,8 @@ def parse_memory(value: int | float | str | None) -> int | None:
     """Bytes from ``2_000_000_000``, ``"2GB"`` or ``"1.5GiB"``."""
     if value is None:
         return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if number and math.isfinite(value) and value > 0:
         return int(value)
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(value))
     if match and match.group(2).lower() in _UNITS and float(match.group(1)) > 0:
@@ -43,8 +45,9 @@ def parse_memory(value: int | float | str | None) -> int | None:
 def _non_negative(name: str, value: Any) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise RayArgumentError(f"{name}={value!r}: expected a number >= 0 (e.g. {name}=1).")
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or value < 0:
+        raise RayArgumentError(f"{name}={value!r}: expected a finite number >= 0 (e.g. {name}=1).")
     return value
 
 
@@ -87,3 +90,15 @@ def ray_options(
     if merged_env:
         options["runtime_env"] = merged_env
     return options
+
+
+def loggable_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The options as a task log may show them: ``runtime_env.env_vars`` keys, never values.
+
+    Environment variables are how secrets reach a Ray task; a log is read by more people.
+    """
+    runtime_env = options.get("runtime_env")
+    if not isinstance(runtime_env, dict) or not isinstance(runtime_env.get("env_vars"), dict):
+        return options
+    hidden = {name: "***" for name in runtime_env["env_vars"]}
+    return {**options, "runtime_env": {**runtime_env, "env_vars": hidden}}

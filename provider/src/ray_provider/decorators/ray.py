@@ -34,18 +34,19 @@ from airflow.sdk.bases.decorator import DecoratedOperator, task_decorator_factor
 from airflow.sdk.definitions.context import KNOWN_CONTEXT_KEYS, context_merge
 from ray import cloudpickle
 
-from ray_provider.decorators.options import ray_options
+from ray_provider.decorators.options import loggable_options, ray_options
 from ray_provider.decorators.payload import (
     build_payload,
     check_requested_context,
     extract_upstream,
     select_context,
 )
-from ray_provider.exceptions import RayArgumentError, RayRemoteTaskError
+from ray_provider.deployment import current as current_deployment
+from ray_provider.exceptions import RayArgumentError, RayRemoteTaskError, RayResultSupersededError
 from ray_provider.hooks.checkpoint_store import CheckpointStoreHook, split_s3_uri
 from ray_provider.hooks.ray import RayHook, human_size
 from ray_provider.reference import RayResultRef
-from ray_provider.runtime.keys import result_key, run_key
+from ray_provider.runtime.keys import new_generation, result_key, run_key
 from ray_provider.xcom import references_only
 
 DEFAULT_CHECKPOINT_CONN_ID = "aws_default"
@@ -123,6 +124,7 @@ class RayDecoratedOperator(DecoratedOperator):
         if checkpoint_path:
             split_s3_uri(checkpoint_path, "checkpoint_path")
         self._result_key: str | None = None
+        self._generation: str = ""
         self._hook: RayHook | None = None
         # Fail at parse time, not at run time, on resource arguments that cannot work.
         ray_options(
@@ -143,14 +145,25 @@ class RayDecoratedOperator(DecoratedOperator):
     def execute(self, context: Any) -> Any:
         ti = context["ti"]
         label = f"{ti.dag_id}.{ti.task_id}"
+        self._refuse_mapping_over_reference()
+        deployment = current_deployment()
+        if self.checkpoint:
+            deployment.require_key(f"checkpoint=True on {label}")
         hook = self._hook = RayHook(self.ray_conn_id)
         settings = hook.get_conn()
         map_index = getattr(ti, "map_index", -1)
         map_index = -1 if map_index is None else map_index
-        key = self._result_key = result_key(ti.dag_id, ti.run_id, ti.task_id, map_index)
+        key = self._result_key = result_key(
+            deployment.id, ti.dag_id, ti.run_id, ti.task_id, map_index
+        )
+        generation = self._generation = new_generation()
 
         previous = hook.result_state(key) if self.checkpoint else None
-        if previous and previous["awaiting_checkpoint"]:
+        if (
+            previous
+            and previous["awaiting_checkpoint"]
+            and hook.adopt(key, previous["generation"], generation)
+        ):
             # An earlier try computed the value and only its checkpoint failed: keep the value.
             self.log.info(
                 "Reusing the result computed by an earlier try (%s, %s bytes), kept in Ray; "
@@ -160,39 +173,76 @@ class RayDecoratedOperator(DecoratedOperator):
             )
             result_type, size = previous["result_type"], previous["size"]
         else:
-            result_type, size = self._compute(context, hook, settings, key, label)
+            result_type, size = self._compute(context, hook, settings, deployment, label)
 
-        checkpoint_uri = None
+        manifest = None
         if self.checkpoint:
-            checkpoint_uri = self._write_checkpoint(hook, key, ti, map_index)
+            manifest = self._write_checkpoint(hook, ti, map_index)
         ref = RayResultRef(
-            key=key,
+            deployment=deployment.id,
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            task_id=ti.task_id,
+            map_index=map_index,
+            generation=generation,
             namespace=settings.namespace,
             ray_conn_id=self.ray_conn_id,
             result_type=result_type,
             size=size,
-            checkpoint_uri=checkpoint_uri,
-            checkpoint_conn_id=self.checkpoint_conn_id if checkpoint_uri else None,
-        )
+            checkpoint_uri=manifest["uri"] if manifest else None,
+            checkpoint_conn_id=self.checkpoint_conn_id if manifest else None,
+            manifest_digest=manifest["digest"] if manifest else None,
+        ).signed(deployment.key)
         return self._handle_output(ref.to_xcom())
 
+    def _refuse_mapping_over_reference(self) -> None:
+        """``.expand()`` over this task's result would map over the reference's fields."""
+        dependants = [d.node_id for d in self.iter_mapped_dependants()]
+        if dependants:
+            raise RayArgumentError(
+                f"{', '.join(dependants)} map(s) over the result of @task.ray task "
+                f"{self.task_id!r} with .expand(); that result stays in Ray and XCom holds only "
+                "a reference, so Airflow would map over the reference's fields instead of the "
+                "items. Until mapping over Ray results is supported, return the items from a "
+                "plain @task (or map over a list of indices and index the Ray result inside "
+                "the mapped @task.ray task)."
+            )
+
+    def _checked_upstream(
+        self, upstream: list[RayResultRef], ti: Any, settings: Any, deployment: Any, label: str
+    ) -> None:
+        """Refuse upstream references this deployment did not make for this run (see check)."""
+        for ref in upstream:
+            scope = None
+            if ref.checkpoint_uri:
+                store = CheckpointStoreHook(ref.checkpoint_conn_id or DEFAULT_CHECKPOINT_CONN_ID)
+                scope = store.run_scope_uri(ti.dag_id, ti.run_id)
+            ref.check(
+                key=deployment.key,
+                deployment=deployment.id,
+                dag_id=ti.dag_id,
+                run_id=ti.run_id,
+                checkpoint_scope=scope,
+            )
+            if ref.namespace != settings.namespace:
+                raise RayArgumentError(
+                    f"{label}: upstream task {ref.label!r} kept its result in Ray namespace "
+                    f"{ref.namespace!r}, this task uses {settings.namespace!r} (connection "
+                    f"{self.ray_conn_id!r}). Use the same Ray connection for both tasks."
+                )
+
     def _compute(
-        self, context: Any, hook: RayHook, settings: Any, key: str, label: str
+        self, context: Any, hook: RayHook, settings: Any, deployment: Any, label: str
     ) -> tuple[str, int]:
         """Run the callable on Ray; returns the result's (type, size)."""
         ti = context["ti"]
+        key, generation = self._result_key, self._generation
         context_merge(context, self.op_kwargs)
         kwargs = select_context(
             dict(self.determine_kwargs(context)), set(self.op_kwargs), KNOWN_CONTEXT_KEYS
         )
         args, kwargs, upstream = extract_upstream(self.op_args, kwargs)
-        for ref in upstream:
-            if ref.namespace != settings.namespace:
-                raise RayArgumentError(
-                    f"{label}: upstream task {ref.task_id!r} kept its result in Ray namespace "
-                    f"{ref.namespace!r}, this task uses {settings.namespace!r} (connection "
-                    f"{self.ray_conn_id!r}). Use the same Ray connection for both tasks."
-                )
+        self._checked_upstream(upstream, ti, settings, deployment, label)
         payload = build_payload(
             self.python_callable,
             args,
@@ -217,19 +267,25 @@ class RayDecoratedOperator(DecoratedOperator):
         if upstream:
             self.log.info(
                 "Upstream results from Ray: %s",
-                ", ".join(f"{u.task_id} ({u.result_type}, {u.size:,} bytes)" for u in upstream),
+                ", ".join(f"{u.label} ({u.result_type}, {u.size:,} bytes)" for u in upstream),
             )
             hook.ensure_available(upstream)
 
         def run() -> Any:
             report_ref = hook.submit(
                 key=key,
-                run_key=run_key(ti.dag_id, ti.run_id),
+                run_key=run_key(deployment.id, ti.dag_id, ti.run_id),
+                generation=generation,
                 payload=payload,
                 upstream=upstream,
                 options=options,
             )
-            self.log.info("Submitted %s to Ray at %s with %s", label, settings.address, options)
+            self.log.info(
+                "Submitted %s to Ray at %s with %s",
+                label,
+                settings.address,
+                loggable_options(options),
+            )
             return hook.wait(
                 report_ref,
                 poll_seconds=PROGRESS_LOG_SECONDS,
@@ -242,15 +298,21 @@ class RayDecoratedOperator(DecoratedOperator):
             if not upstream:
                 raise
             # An upstream object was lost although the registry kept its key (node lost).
-            hook.discard(key)
+            hook.discard(key, generation)
             hook.recover_lost(upstream)
             report = run()
         self._log_remote_output(report)
         if not report.ok:
-            hook.discard(key)
+            hook.discard(key, generation)
             self.log.error("%s failed on Ray. %s", label, RemoteTraceback(report.traceback))
             raise self._remote_exception(report)
-        hook.describe(key, report.result_type, report.result_size, self.checkpoint)
+        if not hook.describe(
+            key, generation, report.result_type, report.result_size, self.checkpoint
+        ):
+            raise RayResultSupersededError(
+                f"{label}: another try of this task replaced this try's result in Ray while it "
+                "ran (this try was superseded); its result is not used."
+            )
         self.log.info(
             "Ray task finished in %.1fs on %s (pid %s): %s, %s bytes, kept in Ray as %s",
             report.seconds,
@@ -262,12 +324,12 @@ class RayDecoratedOperator(DecoratedOperator):
         )
         return report.result_type, report.result_size
 
-    def _write_checkpoint(self, hook: RayHook, key: str, ti: Any, map_index: int) -> str:
+    def _write_checkpoint(self, hook: RayHook, ti: Any, map_index: int) -> dict[str, Any]:
         store = CheckpointStoreHook(self.checkpoint_conn_id, self.checkpoint_path)
-        config = store.store_config()
-        prefix = store.location(ti.dag_id, ti.run_id, ti.task_id, map_index)
+        config = store.signed_config(f"checkpoint=True on {ti.dag_id}.{ti.task_id}")
+        prefix = store.location(ti.dag_id, ti.run_id, ti.task_id, map_index, self._generation)
         self.log.info("Writing the checkpoint to %s", config.uri(prefix))
-        manifest = hook.write_checkpoint(key, config, prefix)
+        manifest = hook.write_checkpoint(self._result_key, self._generation, config, prefix)
         self.log.info(
             "Checkpoint written to %s (%s in %d part(s), %.1fs)",
             manifest["uri"],
@@ -275,7 +337,7 @@ class RayDecoratedOperator(DecoratedOperator):
             len(manifest["parts"]),
             manifest["seconds"],
         )
-        return manifest["uri"]
+        return manifest
 
     def _log_remote_output(self, report: Any) -> None:
         for stream, text in (("stdout", report.stdout), ("stderr", report.stderr)):
@@ -298,7 +360,7 @@ class RayDecoratedOperator(DecoratedOperator):
 
     def on_kill(self) -> None:
         if self._hook is not None and self._result_key is not None:
-            self._hook.cancel(self._result_key)
+            self._hook.cancel(self._result_key, self._generation)
 
 
 def ray_task(

@@ -4,7 +4,8 @@ The connection's login/password (or extra ``aws_access_key_id``/``aws_secret_acc
 the keys; extra ``endpoint_url`` points at MinIO or any S3-compatible server (AWS S3 when
 absent); extra ``region_name`` defaults to us-east-1. The bucket and prefix come from extra
 ``checkpoint_bucket`` / ``checkpoint_prefix`` or from a ``checkpoint_path`` such as
-``s3://bucket/prefix`` given to the task, which wins.
+``s3://bucket/prefix`` given to the task, which wins. Under that prefix each deployment has its
+own folder (named by its id, see ``ray_provider.deployment``), and each try of a task its own.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from urllib.parse import urlparse
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
+from ray_provider import deployment
 from ray_provider.exceptions import CheckpointConfigError
 from ray_provider.runtime import checkpoint as ckpt
 from ray_provider.runtime.store import StoreConfig
@@ -30,6 +32,33 @@ def split_s3_uri(uri: str, field: str) -> tuple[str, str]:
             f"{field}={uri!r}: expected s3://BUCKET[/PREFIX], e.g. s3://ray-checkpoints/higgs."
         )
     return parsed.netloc, parsed.path.strip("/")
+
+
+def _number(
+    extra: dict[str, Any],
+    name: str,
+    default: float,
+    conn_id: str,
+    *,
+    minimum: float,
+    integer: bool = False,
+) -> float:
+    """An extra field that must be a number (an integer) of at least ``minimum``."""
+    raw = extra.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        number = float(raw)
+        valid = number >= minimum and (not integer or number.is_integer())
+    except (TypeError, ValueError):
+        valid = False
+    if not valid or isinstance(raw, bool):
+        kind = "a whole number" if integer else "a number"
+        raise CheckpointConfigError(
+            f"Connection {conn_id!r}, extra {name!r}={raw!r}: expected {kind} of at least "
+            f"{minimum:g} (default {default:g})."
+        )
+    return number
 
 
 class CheckpointStoreHook(BaseHook):
@@ -48,6 +77,7 @@ class CheckpointStoreHook(BaseHook):
         self.aws_conn_id = aws_conn_id
         self.checkpoint_path = checkpoint_path
         self._config: StoreConfig | None = None
+        self.deployment = deployment.current()
 
     def store_config(self) -> StoreConfig:
         if self._config is None:
@@ -86,6 +116,8 @@ class CheckpointStoreHook(BaseHook):
             )
         access_key = conn.login or extra.get("aws_access_key_id")
         secret_key = conn.password or extra.get("aws_secret_access_key")
+        attempts = _number(extra, "checkpoint_attempts", 4, conn_id, integer=True, minimum=1)
+        backoff = _number(extra, "checkpoint_backoff_seconds", 1.0, conn_id, minimum=0)
         return StoreConfig(
             endpoint=parsed.netloc,
             secure=parsed.scheme == "https",
@@ -95,27 +127,55 @@ class CheckpointStoreHook(BaseHook):
             bucket=bucket,
             prefix=prefix or "",
             conn_id=conn_id,
-            attempts=int(extra.get("checkpoint_attempts", 4)),
-            backoff_seconds=float(extra.get("checkpoint_backoff_seconds", 1.0)),
+            attempts=int(attempts),
+            backoff_seconds=backoff,
+            signing_key=self.deployment.key,
         )
 
-    def for_uri(self, uri: str) -> tuple[StoreConfig, str]:
+    def signed_config(self, why: str) -> StoreConfig:
+        """The store config, refusing to go on without the key that authenticates manifests."""
+        self.deployment.require_key(why)
+        return self.store_config()
+
+    def for_uri(self, uri: str, why: str = "reading a checkpoint") -> tuple[StoreConfig, str]:
         """Store config and object prefix of an existing checkpoint's ``s3://`` URI."""
         bucket, name_prefix = split_s3_uri(uri, "checkpoint_uri")
-        base = self.store_config()
+        base = self.signed_config(why)
         config = StoreConfig(**{**base.__dict__, "bucket": bucket})
         return config, name_prefix.rstrip("/") + "/"
 
-    def location(self, dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
-        return ckpt.location(self.store_config(), dag_id, run_id, task_id, map_index)
+    def location(
+        self, dag_id: str, run_id: str, task_id: str, map_index: int, generation: str
+    ) -> str:
+        """The folder of one try's checkpoint (object names, without the bucket)."""
+        return ckpt.location(
+            self.store_config(), self.deployment.id, dag_id, run_id, task_id, map_index, generation
+        )
+
+    def run_scope_uri(self, dag_id: str, run_id: str) -> str:
+        """``s3://bucket/prefix/deployment/dag/run/``: where every checkpoint of a run lies."""
+        config = self.store_config()
+        return config.uri(ckpt.run_scope(config, self.deployment.id, dag_id, run_id))
+
+    def save_bytes(self, dag_id: str, run_id: str, name: str, data: bytes) -> str:
+        """Store a run's artifact (a model, metrics) next to its checkpoints; returns its URI.
+
+        Artifacts go to ``.../<run_id>/artifacts/<name>``: plain objects for people and other
+        tools to read, never decoded by the provider.
+        """
+        from ray_provider.runtime.store import S3Store
+
+        if not name or "/" in name or name in (".", ".."):
+            raise CheckpointConfigError(f"Artifact name {name!r}: give a plain file name.")
+        config = self.store_config()
+        object_name = self._scope(dag_id, run_id) + f"artifacts/{name}"
+        S3Store(config).put_bytes(object_name, data)
+        return config.uri(object_name)
 
     def _scope(self, dag_id: str | None, run_id: str | None) -> str:
-        config = self.store_config()
-        parts = [config.prefix.strip("/"), dag_id or "", run_id or ""]
         if run_id and not dag_id:
             raise CheckpointConfigError("Give the dag_id together with a run_id.")
-        scope = "/".join(p for p in parts if p)
-        return scope + "/" if scope else ""
+        return ckpt.run_scope(self.store_config(), self.deployment.id, dag_id, run_id)
 
     def list_checkpoints(
         self, dag_id: str | None = None, run_id: str | None = None

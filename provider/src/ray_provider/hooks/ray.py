@@ -19,6 +19,7 @@ from ray_provider.exceptions import (
     CheckpointWriteError,
     RayConnectionNotFoundError,
     RayResultLostError,
+    RayResultSupersededError,
 )
 from ray_provider.hooks import connect as _connect
 from ray_provider.hooks.settings import RaySettings, settings_from_connection
@@ -26,7 +27,9 @@ from ray_provider.reference import RayResultRef
 from ray_provider.runtime.errors import (
     RegistryRetiredError,
     ResultNotFoundError,
+    ResultSupersededError,
     missing_keys_of,
+    superseded_keys_of,
 )
 from ray_provider.runtime.portable import restore
 from ray_provider.runtime.registry import get_or_create_registry
@@ -58,7 +61,8 @@ class RayHook(BaseHook):
     the cluster's auth token. Extras: ``namespace``, ``runtime_env`` (JSON), ``connect_timeout``
     and ``result_ttl_seconds``. ``RAY_URL`` in the environment overrides the address.
 
-    A missing ``ray_default`` connection means ``local``, so a fresh install works unconfigured.
+    A missing connection is an error that shows how to define one: a local, unauthenticated
+    Ray head is started only for a connection that asks for it (host ``local``).
 
     .. code-block:: python
 
@@ -96,16 +100,15 @@ class RayHook(BaseHook):
             try:
                 conn = self.get_connection(self.ray_conn_id)
             except AirflowNotFoundException as exc:
-                if self.ray_conn_id != self.default_conn_name:
-                    raise RayConnectionNotFoundError(
-                        f"No Airflow connection {self.ray_conn_id!r}. Create it, e.g. "
-                        f'AIRFLOW_CONN_{self.ray_conn_id.upper()}=\'{{"conn_type": "ray", '
-                        f'"host": "ray://HOST:10001"}}\' or `airflow connections add '
-                        f"{self.ray_conn_id} --conn-type ray --conn-host ray://HOST:10001`, or "
-                        "pass the id of an existing connection as ray_conn_id."
-                    ) from exc
-                self.log.info("No connection %r: using a local Ray", self.ray_conn_id)
-                conn = None
+                raise RayConnectionNotFoundError(
+                    f"No Airflow connection {self.ray_conn_id!r}. Create it, e.g. "
+                    f'AIRFLOW_CONN_{self.ray_conn_id.upper()}=\'{{"conn_type": "ray", '
+                    f'"host": "ray://HOST:10001", "password": "TOKEN"}}\' or `airflow '
+                    f"connections add {self.ray_conn_id} --conn-type ray --conn-host "
+                    "ray://HOST:10001`, or pass the id of an existing connection as "
+                    'ray_conn_id. For a Ray head on this machine use "host": "local" '
+                    "(explicitly: it is not authenticated)."
+                ) from exc
             self._settings = settings_from_connection(conn, self.ray_conn_id)
         return self._settings
 
@@ -141,20 +144,24 @@ class RayHook(BaseHook):
         *,
         key: str,
         run_key: str,
+        generation: str,
         payload: bytes,
         upstream: list[RayResultRef],
         options: dict[str, Any],
     ) -> ray.ObjectRef:
         """Have the registry run the payload; returns the ref of the task's report."""
-        upstream_keys = [u.key for u in upstream]
+        pinned = [(u.key, u.generation) for u in upstream]
+        ttl = self.settings.result_ttl_seconds
         try:
             [report_ref] = self._during_handover(
                 lambda registry: ray.get(
-                    registry.submit.remote(key, run_key, payload, upstream_keys, options)
+                    registry.submit.remote(key, run_key, generation, payload, pinned, options, ttl)
                 )
             )
         except ResultNotFoundError as exc:
             raise self._lost(upstream, missing_keys_of(exc)) from exc
+        except ResultSupersededError as exc:
+            raise self._superseded(upstream, superseded_keys_of(exc)) from exc
         return report_ref
 
     def _during_handover(self, call: Callable[[ray.actor.ActorHandle], Any]) -> Any:
@@ -194,18 +201,36 @@ class RayHook(BaseHook):
                 on_progress(time.monotonic() - started)
 
     def describe(
-        self, key: str, result_type: str, size: int, awaiting_checkpoint: bool = False
-    ) -> None:
-        ray.get(self.registry().describe.remote(key, result_type, size, awaiting_checkpoint))
+        self,
+        key: str,
+        generation: str,
+        result_type: str,
+        size: int,
+        awaiting_checkpoint: bool = False,
+    ) -> bool:
+        """Record the finished result of this try; False if another try owns the key now."""
+        return bool(
+            ray.get(
+                self.registry().describe.remote(
+                    key, generation, result_type, size, awaiting_checkpoint
+                )
+            )
+        )
 
     def result_state(self, key: str) -> dict[str, Any] | None:
-        """What the registry knows of a finished result under ``key``, or ``None``."""
+        """What the registry knows of the finished result under ``key``, or ``None``."""
         return ray.get(self.registry().state.remote(key))
 
-    def write_checkpoint(self, key: str, config: Any, prefix: str) -> dict[str, Any]:
+    def adopt(self, key: str, generation: str, new_generation: str) -> bool:
+        """Take over an earlier try's computed result that still awaits its checkpoint."""
+        return bool(ray.get(self.registry().adopt.remote(key, generation, new_generation)))
+
+    def write_checkpoint(
+        self, key: str, generation: str, config: Any, prefix: str
+    ) -> dict[str, Any]:
         """Have a Ray worker write the result to the store; returns the manifest."""
         registry = self.registry()
-        [manifest_ref] = ray.get(registry.checkpoint.remote(key, config, prefix))
+        [manifest_ref] = ray.get(registry.checkpoint.remote(key, generation, config, prefix))
         try:
             manifest = ray.get(manifest_ref)
         except Exception as exc:
@@ -214,19 +239,23 @@ class RayHook(BaseHook):
                 f"{_remote_cause(exc)} The result is still in Ray: a retry of the task only "
                 "writes the checkpoint."
             ) from exc
-        ray.get(registry.mark_checkpointed.remote(key, manifest["uri"]))
+        ray.get(registry.mark_checkpointed.remote(key, generation, manifest["uri"]))
         return manifest
 
     def ensure_available(self, refs: list[RayResultRef]) -> list[dict[str, Any]]:
         """Restore from their checkpoints the results Ray no longer has; returns manifests.
 
         A result without a checkpoint that is gone is a :class:`RayResultLostError` naming
-        the upstream task to clear.
+        the upstream task to clear; one replaced by a newer try is a
+        :class:`RayResultSupersededError` (never the newer value in its place).
         """
         if not refs:
             return []
-        present = ray.get(self.registry().contains.remote([r.key for r in refs]))
-        missing = [r for r in refs if not present[r.key]]
+        presence = ray.get(self.registry().presence.remote([(r.key, r.generation) for r in refs]))
+        superseded = [r.key for r in refs if presence[r.key] == "superseded"]
+        if superseded:
+            raise self._superseded(refs, superseded)
+        missing = [r for r in refs if presence[r.key] == "missing"]
         lost = [r for r in missing if not r.checkpoint_uri]
         if lost:
             raise self._lost(refs, [r.key for r in lost])
@@ -237,36 +266,54 @@ class RayHook(BaseHook):
 
         started = time.monotonic()
         store = CheckpointStoreHook(ref.checkpoint_conn_id or "aws_default")
-        config, prefix = store.for_uri(ref.checkpoint_uri)
-        [manifest_ref] = self._during_handover(
-            lambda registry: ray.get(registry.restore.remote(ref.key, ref.run_key, config, prefix))
-        )
+        config, prefix = store.for_uri(ref.checkpoint_uri, why=f"restoring {ref.label!r}")
+        ttl = self.settings.result_ttl_seconds
+        try:
+            [manifest_ref] = self._during_handover(
+                lambda registry: ray.get(
+                    registry.restore.remote(
+                        ref.key,
+                        ref.run_key,
+                        ref.generation,
+                        config,
+                        prefix,
+                        ref.manifest_digest,
+                        ttl,
+                    )
+                )
+            )
+        except ResultSupersededError as exc:
+            raise self._superseded([ref], [ref.key]) from exc
         registry = self.registry()
         try:
             manifest = ray.get(manifest_ref)
         except Exception as exc:
-            ray.get(registry.discard.remote(ref.key))
+            ray.get(registry.discard.remote(ref.key, ref.generation))
             raise CheckpointRestoreError(
-                f"The result of {ref.task_id!r} is no longer in Ray and restoring it from "
+                f"The result of {ref.label!r} is no longer in Ray and restoring it from "
                 f"{ref.checkpoint_uri} failed: {_remote_cause(exc)}"
             ) from exc
-        ray.get(registry.describe.remote(ref.key, manifest["type"], manifest["size"]))
-        ray.get(registry.mark_checkpointed.remote(ref.key, ref.checkpoint_uri))
+        ray.get(
+            registry.describe.remote(ref.key, ref.generation, manifest["type"], manifest["size"])
+        )
+        ray.get(registry.mark_checkpointed.remote(ref.key, ref.generation, ref.checkpoint_uri))
         manifest["seconds"] = time.monotonic() - started
         self.log.info(
             "restored %s from %s (%s, %.1fs)",
-            ref.task_id,
+            ref.label,
             ref.checkpoint_uri,
             human_size(manifest["size"]),
             manifest["seconds"],
         )
         return manifest
 
-    def discard(self, key: str) -> None:
-        ray.get(self.registry().discard.remote(key))
+    def discard(self, key: str, generation: str) -> bool:
+        """Forget this try's result; a newer try's result under the key is left alone."""
+        return bool(ray.get(self.registry().discard.remote(key, generation)))
 
-    def cancel(self, key: str) -> None:
-        ray.get(self.registry().cancel.remote(key))
+    def cancel(self, key: str, generation: str) -> None:
+        """Cancel this try's Ray task; a newer try's task under the key is left alone."""
+        ray.get(self.registry().cancel.remote(key, generation))
 
     def materialize(self, ref: RayResultRef) -> Any:
         """Fetch a result into this process (for plain ``@task`` consumers)."""
@@ -281,9 +328,11 @@ class RayHook(BaseHook):
 
     def _fetch(self, ref: RayResultRef) -> Any:
         try:
-            [object_ref] = ray.get(self.registry().lookup.remote(ref.key))
+            [object_ref] = ray.get(self.registry().lookup.remote(ref.key, ref.generation))
         except ResultNotFoundError as exc:
             raise self._lost([ref], [ref.key]) from exc
+        except ResultSupersededError as exc:
+            raise self._superseded([ref], [ref.key]) from exc
         return ray.get(object_ref)
 
     def recover_lost(self, refs: list[RayResultRef]) -> None:
@@ -297,12 +346,13 @@ class RayHook(BaseHook):
             raise self._lost(refs, [r.key for r in without])
         registry = self.registry()
         for ref in refs:
-            self.log.warning("Ray lost the result of %s; restoring it", ref.task_id)
-            ray.get(registry.discard.remote(ref.key))
+            self.log.warning("Ray lost the result of %s; restoring it", ref.label)
+            ray.get(registry.discard.remote(ref.key, ref.generation))
             self.restore(ref)
 
-    def release_run(self, run_key: str) -> int:
-        return int(ray.get(self.registry().release_run.remote(run_key)))
+    def release_run(self, run_key: str, ended_at: float | None = None) -> int:
+        """Drop a run's results made before ``ended_at`` (epoch seconds; default now)."""
+        return int(ray.get(self.registry().release_run.remote(run_key, ended_at)))
 
     def registry_stats(self) -> dict[str, Any]:
         return dict(ray.get(self.registry().stats.remote()))
@@ -319,9 +369,18 @@ class RayHook(BaseHook):
             f"{resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs"
         )
 
+    def _superseded(self, upstream: list[RayResultRef], keys: list[str]) -> Exception:
+        by_key = {u.key: u for u in upstream}
+        tasks = ", ".join(repr(by_key[k].label) if k in by_key else repr(k) for k in keys)
+        return RayResultSupersededError(
+            f"Upstream task(s) {tasks} ran again since this task's reference was made: Ray "
+            "now holds a newer try's result, which is not the value this task was given. "
+            "Refusing to use either; clear this task once the upstream task(s) finished."
+        )
+
     def _lost(self, upstream: list[RayResultRef], missing_keys: list[str]) -> RayResultLostError:
         by_key = {u.key: u for u in upstream}
-        tasks = ", ".join(repr(by_key[k].task_id) if k in by_key else repr(k) for k in missing_keys)
+        tasks = ", ".join(repr(by_key[k].label) if k in by_key else repr(k) for k in missing_keys)
         return RayResultLostError(
             f"The result of upstream task(s) {tasks} is no longer in Ray (namespace "
             f"{self.settings.namespace!r}): Ray was restarted, the node holding it was lost, "

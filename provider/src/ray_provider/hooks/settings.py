@@ -131,13 +131,26 @@ def settings_from_connection(conn: Any | None, conn_id: str) -> RaySettings:
     extra: dict[str, Any] = {}
     address = LOCAL
     token = None
-    if conn is not None:
-        extra = conn.extra_dejson or {}
-        address = normalize_address(
-            extra.get("address") or conn.host, conn.port, field_name=f"Connection {conn_id!r}, host"
-        )
-        token = conn.password or extra.get("token") or None
     override = os.environ.get(ADDRESS_OVERRIDE_ENV)
+    if conn is not None:
+        conn_type = getattr(conn, "conn_type", None)
+        if conn_type != "ray":
+            raise RayConnectionConfigError(
+                f"Connection {conn_id!r} has conn_type {conn_type!r}; @task.ray and RayHook "
+                'need a connection of type "ray" (e.g. {"conn_type": "ray", "host": '
+                '"ray://HOST:10001"}). Fix its conn_type, or pass the id of your Ray '
+                "connection as ray_conn_id."
+            )
+        extra = conn.extra_dejson or {}
+        host = extra.get("address") or conn.host
+        if not (host or "").strip() and not override:
+            raise RayConnectionConfigError(
+                f"Connection {conn_id!r} has no host: set it to the Ray address "
+                "(ray://HOST:10001 for Ray Client, HOST:6379 to join as a driver), or to "
+                "'local' for a Ray head on this machine."
+            )
+        address = normalize_address(host, conn.port, field_name=f"Connection {conn_id!r}, host")
+        token = conn.password or extra.get("token") or None
     if override:
         address = normalize_address(override, field_name=f"{ADDRESS_OVERRIDE_ENV} (environment)")
     return RaySettings(

@@ -1,11 +1,16 @@
-"""Write a result to the checkpoint store and read it back, verified part by part.
+"""Write a result to the checkpoint store and read it back, authenticated before it is decoded.
 
-Layout under ``<prefix>/<dag_id>/<run_id>/<task_id>/<map_index>/``: one object per part
-(``part-00000.arrows`` ...) and ``manifest.json``, written last, so a checkpoint without a
-manifest is incomplete by construction. The manifest records the tree of parts with each part's
-size and checksum (CRC-32; SHA-256 in older manifests), the result's type and size, and the
-versions that wrote it. Parts stream straight between the encoder and S3 (no local files, no
-second in-memory copy); a write that fails on the network is retried whole, with backoff.
+Layout: ``<prefix>/<deployment>/<dag_id>/<run_id>/<task_id>/<map_index>/<generation>/``, one
+folder per try, holding one object per part (``part-00000.arrows`` ...) and ``manifest.json``,
+written last. A try never writes into another try's folder, so a manifest only ever names the
+parts written with it, and a checkpoint without a manifest is incomplete by construction.
+
+The manifest records the tree of parts with each part's size and SHA-256, the result's type and
+size, the versions that wrote it, and is signed with the deployment key (HMAC-SHA256). A reader
+checks, in this order and before decoding anything: the manifest's signature, that it describes
+the location it was read from, its digest against the one the XCom reference pins, then each
+part's size and SHA-256 on the whole downloaded part. Parts stream from the encoder to S3 on
+write (no local files, no second copy); a write that fails on the network is retried whole.
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ from typing import Any
 
 import ray
 
-from ray_provider.runtime.checksums import recorded_checksum
+from ray_provider.runtime import signing
+from ray_provider.runtime.checksums import ALGORITHM
 from ray_provider.runtime.codecs import decode, encode
 from ray_provider.runtime.errors import (
+    CheckpointAuthError,
     CheckpointCorruptError,
     CheckpointError,
     CheckpointMissingError,
@@ -32,12 +39,28 @@ from ray_provider.runtime.errors import (
 from ray_provider.runtime.store import S3Store, StoreConfig
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+PURPOSE = "manifest"
 
 
-def location(config: StoreConfig, dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
-    """The object-name prefix of one task's checkpoint (ends with '/')."""
-    parts = [config.prefix.strip("/"), dag_id, run_id, task_id, str(map_index)]
+def location(
+    config: StoreConfig,
+    deployment: str,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    map_index: int,
+    generation: str,
+) -> str:
+    """The object-name prefix of one try's checkpoint (ends with '/')."""
+    return run_scope(config, deployment, dag_id, run_id) + f"{task_id}/{map_index}/{generation}/"
+
+
+def run_scope(
+    config: StoreConfig, deployment: str, dag_id: str | None = None, run_id: str | None = None
+) -> str:
+    """The prefix every checkpoint of a deployment (of a DAG, of a run) lies under."""
+    parts = [config.prefix.strip("/"), deployment, dag_id or "", run_id or ""]
     return "/".join(p for p in parts if p) + "/"
 
 
@@ -52,38 +75,55 @@ def _versions() -> dict[str, str]:
     return versions
 
 
+def _signing_key(config: StoreConfig) -> bytes:
+    if not config.signing_key:
+        raise CheckpointAuthError(
+            "Checkpoints need the deployment key (AIRFLOW__RAY_PROVIDER__DEPLOYMENT_KEY) to "
+            "sign and authenticate manifests; none was given."
+        )
+    return config.signing_key
+
+
 def write_checkpoint(value: Any, config: StoreConfig, prefix: str, result_type: str) -> dict:
-    """Stream ``value``'s parts to the store, then the manifest; returns the manifest."""
+    """Stream ``value``'s parts to the store, then the signed manifest; returns the manifest.
+
+    The returned manifest carries ``digest`` (what a reference pins), ``uri`` and ``seconds``.
+    """
     started = time.monotonic()
+    key = _signing_key(config)
     store = S3Store(config)
     store.ensure_bucket()
     delay = config.backoff_seconds
     for attempt in range(1, config.attempts + 1):
         try:
-            manifest = _write_once(store, value, prefix, result_type)
+            body = _write_once(store, value, prefix, result_type, key)
             break
         except CheckpointStoreError:
             if attempt == config.attempts:
                 raise
             time.sleep(delay)
             delay *= 2
-    manifest["seconds"] = time.monotonic() - started
-    manifest["uri"] = config.uri(prefix)
-    return manifest
+    return {
+        **body,
+        "digest": signing.digest(body),
+        "uri": config.uri(prefix),
+        "seconds": time.monotonic() - started,
+    }
 
 
-def _write_once(store: S3Store, value: Any, prefix: str, result_type: str) -> dict:
+def _write_once(store: S3Store, value: Any, prefix: str, result_type: str, key: bytes) -> dict:
     parts: dict[str, dict[str, Any]] = {}
 
     @contextlib.contextmanager
     def open_part(name: str, length: int = -1) -> Iterator[Any]:
         with store.upload_stream(prefix + name, length) as writer:
             yield writer
-        parts[name] = {"size": writer.size, writer.checksum.name: writer.checksum.hexdigest()}
+        parts[name] = {"size": writer.size, ALGORITHM: writer.checksum.hexdigest()}
 
     tree, _ = encode(value, open_part)
-    manifest = {
+    body = {
         "format_version": FORMAT_VERSION,
+        "location": prefix,
         "type": result_type,
         "size": sum(p["size"] for p in parts.values()),
         "created_at": datetime.now(UTC).isoformat(),
@@ -91,65 +131,89 @@ def _write_once(store: S3Store, value: Any, prefix: str, result_type: str) -> di
         "tree": tree,
         "parts": parts,
     }
+    body = json.loads(json.dumps(body))  # exactly what a reader will parse, and sign that
+    manifest = {
+        "body": body,
+        "signature": {"alg": signing.ALGORITHM, "value": signing.sign(key, PURPOSE, body)},
+    }
     store.put_bytes(prefix + MANIFEST, json.dumps(manifest, indent=1).encode())
-    stale = [
-        o["name"]
-        for o in store.list(prefix)
-        if o["name"].rsplit("/", 1)[-1] not in parts and not o["name"].endswith(MANIFEST)
-    ]
-    store.delete(stale)  # parts of an earlier, larger checkpoint of the same task
-    return manifest
+    return body
 
 
-def read_manifest(store: S3Store, prefix: str) -> dict:
-    uri = store.config.uri(prefix)
+def read_manifest(store: S3Store, prefix: str, expected_digest: str | None = None) -> dict:
+    """The authenticated manifest body of the checkpoint at ``prefix``.
+
+    Refused (``CheckpointAuthError``) when it is not signed with this deployment's key, when it
+    describes another location (a signed manifest copied elsewhere), or when its digest is not
+    the one the reference pinned (a later try's checkpoint in place of the one referenced).
+    """
+    uri = store.config.uri(prefix + MANIFEST)
+    key = _signing_key(store.config)
     try:
-        manifest = json.loads(store.get_bytes(prefix + MANIFEST))
+        raw = store.get_bytes(prefix + MANIFEST)
     except Exception as exc:
         if store.is_missing(exc):
             raise CheckpointMissingError(
-                f"No checkpoint at {uri} (no {MANIFEST}): it was never written completely, or "
-                "it was deleted. Clear the producing task so it runs again."
-            ) from exc
-        if isinstance(exc, ValueError):
-            raise CheckpointCorruptError(
-                f"The manifest at {uri}{MANIFEST} is not JSON: {exc}"
+                f"No checkpoint at {store.config.uri(prefix)} (no {MANIFEST}): it was never "
+                "written completely, or it was deleted. Clear the producing task so it runs "
+                "again."
             ) from exc
         raise
-    version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+    try:
+        manifest = json.loads(raw)
+    except ValueError as exc:
+        raise CheckpointCorruptError(f"The checkpoint manifest {uri} is not JSON: {exc}") from exc
+    old_version = manifest.get("format_version") if isinstance(manifest, dict) else None
+    if old_version is not None and old_version != FORMAT_VERSION:
         raise CheckpointVersionError(
-            f"The checkpoint at {uri} has format version {version!r}; this provider reads "
-            f"version {FORMAT_VERSION}. Read it with the provider version that wrote it "
-            f"(written with {manifest.get('versions')}), or clear the producing task."
+            f"The checkpoint manifest {uri} has format version {old_version!r}; this provider "
+            f"reads version {FORMAT_VERSION} (signed manifests). Clear the producing task so it "
+            "runs again."
         )
-    return manifest
+    try:
+        body, signature = manifest["body"], manifest["signature"]["value"]
+        if not isinstance(body, dict):
+            raise TypeError("the body is not an object")
+    except (KeyError, TypeError) as exc:
+        raise CheckpointCorruptError(
+            f"The checkpoint manifest {uri} is not a signed manifest ({type(exc).__name__}: "
+            f"{exc}). Refusing to use it; clear the producing task so it runs again."
+        ) from exc
+    if not signing.verify(key, PURPOSE, body, signature):
+        raise CheckpointAuthError(
+            f"The checkpoint manifest {uri} is not signed with this deployment's key: it was "
+            "written by someone else, or altered. Nothing of it was decoded. Clear the "
+            "producing task so it runs again; if this was not expected, check who can write "
+            "the bucket."
+        )
+    if body.get("location") != prefix:
+        raise CheckpointAuthError(
+            f"The checkpoint manifest {uri} was signed for {body.get('location')!r}, not for "
+            "this location: it was copied here. Refusing to use it."
+        )
+    if expected_digest is not None and signing.digest(body) != expected_digest:
+        raise CheckpointAuthError(
+            f"The checkpoint at {uri} is not the one the XCom reference was made from (it was "
+            "overwritten since). Refusing to use it; clear the producing task so it runs again."
+        )
+    return body
 
 
-def read_checkpoint(config: StoreConfig, prefix: str) -> tuple[Any, dict]:
-    """Stream every part from the store into the decoder, verifying each; (value, manifest)."""
+def read_checkpoint(
+    config: StoreConfig, prefix: str, expected_digest: str | None = None
+) -> tuple[Any, dict]:
+    """Read and verify the manifest, then each whole part, then decode; (value, manifest)."""
     started = time.monotonic()
     store = S3Store(config)
-    manifest = read_manifest(store, prefix)
+    manifest = read_manifest(store, prefix, expected_digest)
     uri = config.uri(prefix)
 
-    @contextlib.contextmanager
-    def open_part(name: str) -> Iterator[Any]:
+    def read_part(name: str) -> memoryview:
         expected = manifest["parts"].get(name)
-        algorithm, _ = recorded_checksum(expected)
+        if expected is None:
+            raise CheckpointCorruptError(f"The manifest of {uri} names no part {name!r}.")
         try:
-            with store.download_stream(prefix + name, algorithm) as reader:
-                try:
-                    yield reader
-                except Exception as exc:
-                    # A decoder choking on damaged bytes: report it as corruption if it is.
-                    reader.drain()
-                    _verify(uri, name, reader, expected)
-                    raise CheckpointCorruptError(
-                        f"Checkpoint part {uri}{name} could not be decoded: {exc}"
-                    ) from exc
-                reader.drain()
-                _verify(uri, name, reader, expected)
+            data, checksum = store.download_exact(prefix + name, int(expected["size"]))
         except CheckpointError:
             raise
         except Exception as exc:
@@ -159,25 +223,24 @@ def read_checkpoint(config: StoreConfig, prefix: str) -> tuple[Any, dict]:
                     "Clear the producing task so it runs again."
                 ) from exc
             raise
+        digest = checksum.hexdigest()
+        if len(data) != expected["size"] or digest != expected.get(ALGORITHM):
+            size = f"{len(data)}+" if len(data) > expected["size"] else str(len(data))
+            raise CheckpointCorruptError(
+                f"Checkpoint part {uri}{name} is corrupt or was replaced: {size} bytes with "
+                f"{ALGORITHM} {digest}, the signed manifest says {expected['size']} bytes with "
+                f"{expected.get(ALGORITHM)}. Nothing of it was decoded; clear the producing task "
+                "so it runs again."
+            )
+        return data
 
-    value = decode(manifest["tree"], open_part)
-    manifest["seconds"] = time.monotonic() - started
-    manifest["uri"] = uri
-    return value, manifest
-
-
-def _verify(uri: str, name: str, reader: Any, expected: dict | None) -> None:
-    algorithm, recorded = recorded_checksum(expected)
-    digest = reader.checksum.hexdigest()
-    if expected is None or reader.size != expected["size"] or digest != recorded:
-        want = (
-            f"{expected['size']} bytes with {algorithm} {recorded}" if expected else "no such part"
-        )
-        raise CheckpointCorruptError(
-            f"Checkpoint part {uri}{name} is corrupt: {reader.size} bytes with {algorithm} "
-            f"{digest}, the manifest says {want}. Refusing to use it; clear the "
-            "producing task so it runs again."
-        )
+    try:
+        value = decode(manifest["tree"], read_part)
+    except CheckpointError:
+        raise
+    except Exception as exc:  # authentic bytes that do not decode: a bug or a version skew
+        raise CheckpointCorruptError(f"Checkpoint {uri} could not be decoded: {exc}") from exc
+    return value, {**manifest, "uri": uri, "seconds": time.monotonic() - started}
 
 
 def list_checkpoints(config: StoreConfig, prefix: str) -> list[dict[str, Any]]:

@@ -8,8 +8,9 @@
 * anything else: cloudpickle.
 
 The tree (plain JSON) records the structure and each leaf's format and part name. Parts are
-written to and read from streams that the caller opens (``open_part(name)``), so the codec
-never holds a second copy of a large value and never needs a local file.
+written to streams that the caller opens (``open_part(name)``), so the encoder never holds a
+second copy of a large value and never needs a local file; they are read back from buffers the
+caller has verified (``read_part(name)``), so nothing is decoded before it is authenticated.
 """
 
 from __future__ import annotations
@@ -175,26 +176,29 @@ def encode(value: Any, open_part: PartOpener) -> tuple[dict[str, Any], list[str]
     return encoder.encode(value), encoder.parts
 
 
-def decode(tree: dict[str, Any], open_part: PartOpener) -> Any:
-    """Rebuild the value from the tree, reading each part through ``open_part``."""
+def decode(tree: dict[str, Any], read_part: Callable[[str], memoryview]) -> Any:
+    """Rebuild the value from the tree; ``read_part(name)`` returns a part's verified bytes.
+
+    The reader checks each part against the authenticated manifest before it returns it, so a
+    decoder (cloudpickle above all) never sees bytes that the deployment did not write.
+    """
     kind = tree["kind"]
     if kind == "tuple":
-        return tuple(decode(item, open_part) for item in tree["items"])
+        return tuple(decode(item, read_part) for item in tree["items"])
     if kind == "list":
-        return [decode(item, open_part) for item in tree["items"]]
+        return [decode(item, read_part) for item in tree["items"]]
     if kind == "dict":
-        return {key: decode(item, open_part) for key, item in tree["items"].items()}
-    with open_part(tree["part"]) as source:
-        return _decode_leaf(tree, source)
+        return {key: decode(item, read_part) for key, item in tree["items"].items()}
+    return _decode_leaf(tree, read_part(tree["part"]))
 
 
-def _decode_leaf(tree: dict[str, Any], source: IO[bytes]) -> Any:
+def _decode_leaf(tree: dict[str, Any], data: memoryview) -> Any:
     fmt = tree["format"]
     if fmt == "arrow-ipc-stream":
         import pyarrow as pa
 
-        table = pa.ipc.open_stream(pa.PythonFile(source, mode="r")).read_all()
-        # Column by column, freeing Arrow's copy as it goes: no second copy of the frame.
+        # Zero-copy: the columns are views of the downloaded buffer, which the frame keeps.
+        table = pa.ipc.open_stream(pa.py_buffer(data)).read_all()
         frame = table.to_pandas(split_blocks=True, self_destruct=True)
         del table
         if tree.get("series"):
@@ -203,13 +207,13 @@ def _decode_leaf(tree: dict[str, Any], source: IO[bytes]) -> Any:
     if fmt == "arrow-tensor":
         import pyarrow as pa
 
-        return pa.ipc.read_tensor(pa.PythonFile(source, mode="r")).to_numpy()
+        return pa.ipc.read_tensor(pa.BufferReader(pa.py_buffer(data))).to_numpy()
     if fmt == "xgboost-ubj":
         import xgboost
 
         booster = xgboost.Booster()
-        booster.load_model(bytearray(source.read()))
+        booster.load_model(bytearray(data))
         return booster
     if fmt == "cloudpickle":
-        return cloudpickle.load(source)
+        return cloudpickle.loads(data)
     raise ValueError(f"unknown checkpoint part format {fmt!r}")

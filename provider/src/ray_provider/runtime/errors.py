@@ -23,6 +23,14 @@ class ResultNotFoundError(RayProviderRuntimeError):
         self.missing_keys = list(missing_keys)
 
 
+class ResultSupersededError(RayProviderRuntimeError):
+    """The key now holds another try's result than the generation asked for."""
+
+    def __init__(self, keys: list[str]) -> None:
+        super().__init__(f"the result was replaced by a newer try: {', '.join(keys)}")
+        self.superseded_keys = list(keys)
+
+
 class RegistryRetiredError(RayProviderRuntimeError):
     """The registry handed over to a new one (started by ``ray_provider.keeper``): resubmit."""
 
@@ -31,6 +39,12 @@ def missing_keys_of(exc: BaseException) -> list[str]:
     """The keys a ResultNotFoundError names, also when Ray wrapped it in a RayTaskError."""
     cause = getattr(exc, "cause", None) or exc
     return list(getattr(cause, "missing_keys", None) or getattr(exc, "missing_keys", []))
+
+
+def superseded_keys_of(exc: BaseException) -> list[str]:
+    """The keys a ResultSupersededError names, also when Ray wrapped it."""
+    cause = getattr(exc, "cause", None) or exc
+    return list(getattr(cause, "superseded_keys", None) or getattr(exc, "superseded_keys", []))
 
 
 class CheckpointError(RayProviderRuntimeError):
@@ -43,6 +57,10 @@ class CheckpointStoreError(CheckpointError):
 
 class CheckpointCorruptError(CheckpointError):
     """A checkpoint part does not match the checksum or size in its manifest."""
+
+
+class CheckpointAuthError(CheckpointError):
+    """A manifest is not signed with the deployment's key, or not the one a reference pinned."""
 
 
 class CheckpointMissingError(CheckpointError):

@@ -3,12 +3,14 @@
 Ray frees an object when its owner process exits, and the owner of a task's result is the
 process that submitted the task. An Airflow task process exits right after its task, so it must
 not be the owner. This actor is: it submits each task itself and keeps the result's ObjectRef
-under a key (``dag_id/run_id/task_id/map_index``). Drivers only ever hold the key. A consumer
-task is submitted by the actor too, with the upstream refs as arguments, so the data goes from
-the object store to the consumer without passing through Airflow.
+under a key (``deployment/dag_id/run_id/task_id/map_index``, tagged with the try's generation).
+Drivers only ever hold the key. A consumer task is submitted by the actor too, with the
+upstream refs as arguments, so the data goes from the object store to the consumer without
+passing through Airflow.
 
 Results are dropped when their DAG run ends (``release_run``), when a retry replaces them, or
-by the TTL sweep, whichever comes first.
+by the TTL sweep (each entry with its connection's ``result_ttl_seconds``), whichever comes
+first; neither drops a result whose Ray task is still running.
 
 The actor's Ray job is the job of the driver that created it, and Ray keeps idle worker
 processes for reuse only while that job's driver is alive. ``python -m ray_provider.keeper``
@@ -26,7 +28,11 @@ from typing import Any
 import ray
 
 from ray_provider.runtime.checkpoint import read_checkpoint, write_checkpoint
-from ray_provider.runtime.errors import RegistryRetiredError, ResultNotFoundError
+from ray_provider.runtime.errors import (
+    RegistryRetiredError,
+    ResultNotFoundError,
+    ResultSupersededError,
+)
 from ray_provider.runtime.execute import run_callable
 from ray_provider.runtime.keys import DEFAULT_RESULT_TTL_SECONDS, REGISTRY_ACTOR_NAME
 from ray_provider.runtime.store import StoreConfig
@@ -43,16 +49,35 @@ SWEEP_INTERVAL_SECONDS = 30.0
 class _Entry:
     ref: ray.ObjectRef
     run_key: str
+    generation: str
+    ttl_seconds: float
     report_ref: ray.ObjectRef | None = None
     result_type: str = ""
     size: int = 0
     awaiting_checkpoint: bool = False
     checkpoint_uri: str | None = None
+    created_at: float = field(default_factory=time.time)
     last_used: float = field(default_factory=time.time)
+
+    def running(self) -> bool:
+        """True while the Ray task behind the entry has not reported yet."""
+        if self.report_ref is None:
+            return False
+        ready, _ = ray.wait([self.report_ref], timeout=0, fetch_local=False)
+        return not ready
+
+
+Upstream = tuple[str, str]  # (key, generation)
 
 
 class ResultRegistry:
-    """Owns task results; see the module docstring. Methods run concurrently (threaded actor)."""
+    """Owns task results; see the module docstring. Methods run concurrently (threaded actor).
+
+    Each key holds the result of one try, tagged with that try's generation. Every call that
+    reads or changes an entry names the generation it expects: a call for another generation
+    (a zombie try, a reference made before a retry) changes nothing, and a read of it fails
+    with ``ResultSupersededError`` rather than returning the newer value.
+    """
 
     def __init__(self, ttl_seconds: float = DEFAULT_RESULT_TTL_SECONDS) -> None:
         self._ttl_seconds = ttl_seconds
@@ -61,111 +86,192 @@ class ResultRegistry:
         self._retired = False
         threading.Thread(target=self._sweep_forever, name="ttl-sweep", daemon=True).start()
 
+    def _owned(self, key: str, generation: str) -> _Entry | None:
+        entry = self._entries.get(key)
+        return entry if entry is not None and entry.generation == generation else None
+
+    def _upstream_entries(self, upstream: list[Upstream]) -> list[_Entry]:
+        missing = [k for k, _ in upstream if k not in self._entries]
+        if missing:
+            raise ResultNotFoundError(missing)
+        replaced = [k for k, g in upstream if self._entries[k].generation != g]
+        if replaced:
+            raise ResultSupersededError(replaced)
+        return [self._entries[k] for k, _ in upstream]
+
     def submit(
         self,
         key: str,
         run_key: str,
+        generation: str,
         payload: bytes,
-        upstream_keys: list[str],
+        upstream: list[Upstream],
         options: dict[str, Any],
+        ttl_seconds: float | None = None,
     ) -> list[ray.ObjectRef]:
-        """Run the pickled callable with the upstream results; return ``[report_ref]``."""
+        """Run the pickled callable with the upstream results; return ``[report_ref]``.
+
+        The new entry replaces the key's previous try (its result is no longer referenced).
+        """
         with self._lock:
             self._refuse_if_retired()
-            missing = [k for k in upstream_keys if k not in self._entries]
-            if missing:
-                raise ResultNotFoundError(missing)
-            upstream = [self._entries[k].ref for k in upstream_keys]
-            for k in upstream_keys:
-                self._entries[k].last_used = time.time()
-        value_ref, report_ref = _run_remote.options(num_returns=2, **options).remote(
-            payload, *upstream
-        )
+            entries = self._upstream_entries(upstream)
+            for entry in entries:
+                entry.last_used = time.time()
+            refs = [entry.ref for entry in entries]
+        value_ref, report_ref = _run_remote.options(num_returns=2, **options).remote(payload, *refs)
         with self._lock:
-            self._entries[key] = _Entry(ref=value_ref, run_key=run_key, report_ref=report_ref)
+            self._entries[key] = _Entry(
+                ref=value_ref,
+                run_key=run_key,
+                generation=generation,
+                ttl_seconds=ttl_seconds or self._ttl_seconds,
+                report_ref=report_ref,
+            )
         # Wrapped in a list so Ray hands the caller the ref itself, not its value.
         return [report_ref]
 
     def describe(
-        self, key: str, result_type: str, size: int, awaiting_checkpoint: bool = False
-    ) -> None:
+        self,
+        key: str,
+        generation: str,
+        result_type: str,
+        size: int,
+        awaiting_checkpoint: bool = False,
+    ) -> bool:
         """Record what the result is, once the Airflow side has read the task's report."""
         with self._lock:
-            entry = self._entries.get(key)
+            entry = self._owned(key, generation)
             if entry is not None:
                 entry.result_type, entry.size, entry.report_ref = result_type, size, None
                 entry.awaiting_checkpoint = awaiting_checkpoint
+            return entry is not None
 
     def state(self, key: str) -> dict[str, Any] | None:
-        """What is known of a finished result (``None`` when there is none)."""
+        """What is known of the key's finished result (``None`` when there is none)."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or entry.report_ref is not None:
                 return None
             return {
+                "generation": entry.generation,
                 "result_type": entry.result_type,
                 "size": entry.size,
                 "awaiting_checkpoint": entry.awaiting_checkpoint,
                 "checkpoint_uri": entry.checkpoint_uri,
             }
 
-    def checkpoint(self, key: str, config: StoreConfig, prefix: str) -> list[ray.ObjectRef]:
+    def adopt(self, key: str, generation: str, new_generation: str) -> bool:
+        """Hand a computed result whose checkpoint failed to the next try (atomically).
+
+        Only an entry still awaiting its checkpoint, and still of ``generation``, is handed
+        over; the earlier try, should it still be alive, then owns nothing.
+        """
+        with self._lock:
+            entry = self._owned(key, generation)
+            if entry is None or not entry.awaiting_checkpoint or entry.report_ref is not None:
+                return False
+            entry.generation = new_generation
+            entry.last_used = time.time()
+            return True
+
+    def checkpoint(
+        self, key: str, generation: str, config: StoreConfig, prefix: str
+    ) -> list[ray.ObjectRef]:
         """Write the result to the checkpoint store (a Ray task); returns ``[manifest_ref]``."""
         with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                raise ResultNotFoundError([key])
+            [entry] = self._upstream_entries([(key, generation)])
             value_ref, result_type = entry.ref, entry.result_type
         return [_write_checkpoint_remote.remote(value_ref, config, prefix, result_type)]
 
-    def mark_checkpointed(self, key: str, uri: str) -> None:
+    def mark_checkpointed(self, key: str, generation: str, uri: str) -> None:
         with self._lock:
-            entry = self._entries.get(key)
+            entry = self._owned(key, generation)
             if entry is not None:
                 entry.awaiting_checkpoint, entry.checkpoint_uri = False, uri
 
     def restore(
-        self, key: str, run_key: str, config: StoreConfig, prefix: str
+        self,
+        key: str,
+        run_key: str,
+        generation: str,
+        config: StoreConfig,
+        prefix: str,
+        expected_digest: str | None,
+        ttl_seconds: float | None = None,
     ) -> list[ray.ObjectRef]:
-        """Load a checkpoint back into Ray under ``key`` (owned here); returns ``[manifest]``."""
+        """Load a checkpoint back into Ray under ``key`` (owned here); returns ``[manifest]``.
+
+        Refused (``ResultSupersededError``) when the key now holds another try's result: a
+        restore must never replace a newer value with an older one.
+        """
         with self._lock:
             self._refuse_if_retired()
+            current = self._entries.get(key)
+            if current is not None and current.generation != generation:
+                raise ResultSupersededError([key])
         value_ref, manifest_ref = _read_checkpoint_remote.options(num_returns=2).remote(
-            config, prefix
+            config, prefix, expected_digest
         )
         with self._lock:
-            self._entries[key] = _Entry(ref=value_ref, run_key=run_key, checkpoint_uri=None)
+            self._entries[key] = _Entry(
+                ref=value_ref,
+                run_key=run_key,
+                generation=generation,
+                ttl_seconds=ttl_seconds or self._ttl_seconds,
+            )
         return [manifest_ref]
 
-    def lookup(self, key: str) -> list[ray.ObjectRef]:
+    def lookup(self, key: str, generation: str) -> list[ray.ObjectRef]:
         """Lend the result's ref to a caller (it becomes a borrower), as ``[ref]``."""
         with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                raise ResultNotFoundError([key])
+            [entry] = self._upstream_entries([(key, generation)])
             entry.last_used = time.time()
             return [entry.ref]
 
-    def contains(self, keys: list[str]) -> dict[str, bool]:
+    def presence(self, upstream: list[Upstream]) -> dict[str, str]:
+        """For each key: "present", "missing", or "superseded" (another try's result now)."""
         with self._lock:
-            return {k: k in self._entries for k in keys}
+            found = {}
+            for key, generation in upstream:
+                entry = self._entries.get(key)
+                if entry is None:
+                    found[key] = "missing"
+                else:
+                    found[key] = "present" if entry.generation == generation else "superseded"
+            return found
 
-    def discard(self, key: str) -> bool:
-        """Forget one result (a failed task's placeholder, or an explicit clean-up)."""
+    def discard(self, key: str, generation: str) -> bool:
+        """Forget one try's result (a failed task's placeholder, or an explicit clean-up)."""
         with self._lock:
-            return self._entries.pop(key, None) is not None
+            if self._owned(key, generation) is None:
+                return False
+            del self._entries[key]
+            return True
 
-    def cancel(self, key: str) -> None:
-        """Cancel the running task behind ``key`` (Airflow killed the task) and forget it."""
+    def cancel(self, key: str, generation: str) -> None:
+        """Cancel the running task of this try (Airflow killed the task) and forget it."""
         with self._lock:
-            entry = self._entries.pop(key, None)
+            entry = self._owned(key, generation)
+            if entry is not None:
+                del self._entries[key]
         if entry is not None:
             ray.cancel(entry.ref, force=True)
 
-    def release_run(self, run_key: str) -> int:
-        """Drop every result of one DAG run; returns how many were dropped."""
+    def release_run(self, run_key: str, ended_at: float | None = None) -> int:
+        """Drop the results of one DAG run; returns how many were dropped.
+
+        Spares entries created after ``ended_at`` (a task cleared after the run ended has
+        started a new try) and entries whose Ray task is still running.
+        """
+        cutoff = time.time() if ended_at is None else ended_at
         with self._lock:
-            keys = [k for k, e in self._entries.items() if e.run_key == run_key]
+            candidates = [
+                k
+                for k, e in self._entries.items()
+                if e.run_key == run_key and e.created_at <= cutoff
+            ]
+            keys = [k for k in candidates if not self._entries[k].running()]
             for k in keys:
                 del self._entries[k]
         return len(keys)
@@ -199,14 +305,18 @@ class ResultRegistry:
                 "ttl_seconds": self._ttl_seconds,
             }
 
-    def set_ttl(self, ttl_seconds: float) -> None:
-        self._ttl_seconds = ttl_seconds
-
     def sweep(self) -> int:
-        """Drop results unused for longer than the TTL (runs that never ended cleanly)."""
-        deadline = time.time() - self._ttl_seconds
+        """Drop results unused for longer than their TTL (runs that never ended cleanly).
+
+        An entry whose Ray task is still running is spared, however old.
+        """
+        now = time.time()
         with self._lock:
-            expired = [k for k, e in self._entries.items() if e.last_used < deadline]
+            expired = [
+                k
+                for k, e in self._entries.items()
+                if e.last_used < now - e.ttl_seconds and not e.running()
+            ]
             for k in expired:
                 del self._entries[k]
         return len(expired)

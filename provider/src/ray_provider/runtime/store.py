@@ -3,8 +3,9 @@
 Runs on Ray workers, which write and read checkpoints next to the data, so the values never
 pass through Airflow. An upload is a hand-off between two threads: the encoder writes while a
 thread sends what it wrote as a multipart upload, so encoding and network overlap and at most
-two parts (2 x 64 MiB) are queued, never a second copy of the value. Downloads are read as a
-stream by the decoder. Both checksum the bytes as they go by (see ``checksums``). Connection
+two parts (2 x 64 MiB) are queued, never a second copy of the value. A download is read whole into
+one buffer of the size the (authenticated) manifest gives, so its SHA-256 is checked before a
+decoder sees a byte. Uploads checksum the bytes as they go by (see ``checksums``). Connection
 failures are retried with exponential backoff, then reported with the endpoint.
 """
 
@@ -18,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
-from ray_provider.runtime.checksums import WRITE_ALGORITHM, Checksum, new_checksum
+from ray_provider.runtime.checksums import Checksum, new_checksum
 from ray_provider.runtime.errors import CheckpointStoreError
 
 PART_SIZE = 64 * 1024 * 1024
@@ -39,8 +40,10 @@ class StoreConfig:
     conn_id: str
     attempts: int = 4
     backoff_seconds: float = 1.0
+    # The deployment key: signs manifests on write, authenticates them on read.
+    signing_key: bytes | None = None
 
-    def __repr__(self) -> str:  # never print the secret
+    def __repr__(self) -> str:  # never print the secrets
         return (
             f"StoreConfig(endpoint={self.endpoint!r}, bucket={self.bucket!r}, "
             f"prefix={self.prefix!r})"
@@ -135,9 +138,9 @@ class _Handoff:
 class HashingWriter:
     """Write end of an upload: counts and checksums every byte on its way to the pipe."""
 
-    def __init__(self, handle: IO[bytes], algorithm: str = WRITE_ALGORITHM) -> None:
+    def __init__(self, handle: IO[bytes]) -> None:
         self._handle = handle
-        self.checksum: Checksum = new_checksum(algorithm)
+        self.checksum: Checksum = new_checksum()
         self.size = 0
         self.closed = False
 
@@ -160,43 +163,6 @@ class HashingWriter:
     def close(self) -> None:
         """Arrow closes its sink when done; the upload is finished by ``upload_stream``."""
         self._handle.flush()
-
-
-class HashingReader:
-    """A downloaded object as a readable stream that counts and checksums what is read."""
-
-    def __init__(self, response: Any, algorithm: str = WRITE_ALGORITHM) -> None:
-        self._response = response
-        self.checksum: Checksum = new_checksum(algorithm)
-        self.size = 0
-        self.closed = False
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._response.read(None if size is None or size < 0 else size)
-        self.checksum.update(data)
-        self.size += len(data)
-        return data
-
-    def readable(self) -> bool:
-        return True
-
-    def readline(self, limit: int = -1) -> bytes:
-        """Needed by pickle's Unpickler; only text-protocol opcodes ever call it."""
-        line = bytearray()
-        while limit < 0 or len(line) < limit:
-            byte = self.read(1)
-            line += byte
-            if not byte or byte == b"\n":
-                break
-        return bytes(line)
-
-    def close(self) -> None:
-        pass
-
-    def drain(self) -> None:
-        """Read what the decoder left (so the checksum covers the whole object)."""
-        while self.read(8 * 1024 * 1024):
-            pass
 
 
 class S3Store:
@@ -293,20 +259,32 @@ class S3Store:
         if failure:
             raise self._transfer_error(f"uploading {self.config.uri(name)}", failure[0])
 
-    @contextlib.contextmanager
-    def download_stream(
-        self, name: str, algorithm: str = WRITE_ALGORITHM
-    ) -> Iterator[HashingReader]:
-        """Yield the object ``name`` as a checksumming stream (connect retried with backoff)."""
-        response = self._retrying(
-            f"downloading {self.config.uri(name)}",
-            lambda: self._client.get_object(self.config.bucket, name),
-        )
-        try:
-            yield HashingReader(response, algorithm)
-        finally:
-            response.close()
-            response.release_conn()
+    def download_exact(self, name: str, size: int) -> tuple[memoryview, Checksum]:
+        """The object ``name``, read whole into one buffer, and the checksum of its bytes.
+
+        ``size`` is what the manifest says; an object longer than that is cut off at
+        ``size + 1`` bytes (the caller refuses it), so a hostile object cannot fill memory.
+        """
+
+        def fetch() -> tuple[memoryview, Checksum]:
+            response = self._client.get_object(self.config.bucket, name)
+            try:
+                buffer = bytearray(size + 1)
+                view = memoryview(buffer)
+                checksum = new_checksum()
+                got = 0
+                while got <= size:
+                    count = response.readinto(view[got : min(got + PART_SIZE, size + 1)])
+                    if not count:
+                        break
+                    checksum.update(view[got : got + count])
+                    got += count
+                return view[:got], checksum
+            finally:
+                response.close()
+                response.release_conn()
+
+        return self._retrying(f"downloading {self.config.uri(name)}", fetch)
 
     def _transfer_error(self, what: str, exc: BaseException) -> BaseException:
         from minio.error import S3Error
