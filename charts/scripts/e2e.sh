@@ -4,7 +4,8 @@
 #   head-loss  checkpoint_restore_check: the Ray head pod is deleted between a checkpointed
 #              producer and its consumer; the consumer restores the value from the store
 #   netpol     the NetworkPolicies hold: a pod without the client labels reaches neither Ray's
-#              ports (6379, 10001, 8265) nor the store; one with them (Airflow's) reaches both
+#              ports (6379, 10001, 8265) nor the store nor Postgres; one with them reaches Ray
+#              Client, the dashboard and the store but not Postgres; Airflow's scheduler all three
 # E2E_CHECKS picks some of them (default: all three, in that order). Exits non-zero on the first
 # check that fails, with the command that shows why.
 set -euo pipefail
@@ -191,18 +192,19 @@ expect() {
 }
 
 check_netpol() {
-  local head="$RELEASE-head-svc" store="$RELEASE-minio" out
-  local targets=("$head:6379" "$head:10001" "$head:8265" "$store:9000")
+  local head="$RELEASE-head-svc" store="$RELEASE-minio" db="$RELEASE-postgres:5432" out
+  local targets=("$head:6379" "$head:10001" "$head:8265" "$store:9000" "$db")
   log "netpol: from a pod without the client labels"
   out="$(probe netpol-outsider "" "${targets[@]}")"
   for t in "${targets[@]}"; do expect "$out" "$t" closed; done
   log "netpol: from a pod with the client labels (as Airflow's pods have)"
   out="$(probe netpol-client "ray-platform/ray-client=true" "${targets[@]}")"
   expect "$out" "$head:6379" closed
+  expect "$out" "$db" closed
   for t in "$head:10001" "$head:8265" "$store:9000"; do expect "$out" "$t" open; done
   log "netpol: from the Airflow scheduler"
-  out="$(kc -n "$NAMESPACE" exec "${scheduler[@]}" -- python -c "$PROBE_PY" "$head:10001" "$head:8265" "$store:9000")"
-  for t in "$head:10001" "$head:8265" "$store:9000"; do expect "$out" "$t" open; done
+  out="$(kc -n "$NAMESPACE" exec "${scheduler[@]}" -- python -c "$PROBE_PY" "$head:10001" "$head:8265" "$store:9000" "$db")"
+  for t in "$head:10001" "$head:8265" "$store:9000" "$db"; do expect "$out" "$t" open; done
   log "netpol: enforced"
 }
 

@@ -92,6 +92,17 @@ fi
 if [[ "$IMAGES" == local ]]; then
   extra+=(-f "$VALUES/local-images.yaml")
 fi
+if [[ "$CLUSTER" == kind ]]; then
+  # The NodePorts' traffic comes from the nodes' addresses: open the dashboard and the S3 port
+  # to the subnet of kind's Docker network only (kind.yaml's default is Docker's whole default
+  # pool range, 172.16.0.0/12).
+  node_net="$(docker network inspect kind -f '{{range .IPAM.Config}}{{println .Subnet}}{{end}}' 2>/dev/null |
+    grep -m1 -E '^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+/[0-9]+$' || true)"
+  if [[ -n "$node_net" ]]; then
+    peers="[{\"ipBlock\":{\"cidr\":\"$node_net\"}}]"
+    extra+=(--set-json "networkPolicy.dashboardFrom=$peers" --set-json "networkPolicy.storeFrom=$peers")
+  fi
+fi
 log "installing $RELEASE (Ray cluster, MinIO, Postgres, Secrets) into $NAMESPACE"
 hc upgrade --install "$RELEASE" "$CHART" --namespace "$NAMESPACE" --create-namespace \
   -f "$VALUES/kind.yaml" --set access="$access" ${extra[@]+"${extra[@]}"} --wait --timeout 10m
@@ -138,11 +149,11 @@ log "ready in $((SECONDS - start))s"
 if [[ "$CLUSTER" == kind ]]; then
   echo "Airflow UI:     http://localhost:8080   (user admin, password $password)"
   echo "Ray dashboard:  http://localhost:8265   (token: kubectl --context $(kube_context) -n $NAMESPACE get secret $RELEASE-ray-token -o jsonpath='{.data.auth_token}' | base64 -d)"
-  echo "MinIO console:  http://localhost:9001   (keys: kubectl --context $(kube_context) -n $NAMESPACE get secret $RELEASE-store -o yaml)"
+  echo "MinIO S3 API:   http://localhost:9000   (bucket-scoped keys: kubectl --context $(kube_context) -n $NAMESPACE get secret $RELEASE-store-user -o yaml)"
 else
   echo "Airflow UI:     kubectl --context $(kube_context) -n $NAMESPACE port-forward svc/$AIRFLOW_RELEASE-api-server 8080:8080, then http://localhost:8080 (user admin, password $password)"
   echo "Ray dashboard:  kubectl --context $(kube_context) -n $NAMESPACE port-forward svc/$RELEASE-head-svc 8265:8265, then http://localhost:8265"
-  echo "MinIO console:  kubectl --context $(kube_context) -n $NAMESPACE port-forward svc/$RELEASE-minio 9001:9001, then http://localhost:9001"
+  echo "MinIO S3 API:   kubectl --context $(kube_context) -n $NAMESPACE port-forward svc/$RELEASE-minio 9000:9000, then http://localhost:9000 (keys: secret $RELEASE-store-user)"
 fi
 make_args="CLUSTER=$CLUSTER"
 [[ "$IMAGES" == local ]] && make_args+=" IMAGES=local"

@@ -143,10 +143,10 @@ def test_renders_the_official_charts_objects(local, profile):
         ("Job", "airflow-run-airflow-migrations"),
         ("Job", "airflow-create-user"),
         ("Secret", "airflow-fernet-key"),
-        ("Secret", "airflow-api-secret-key"),
-        ("Secret", "airflow-jwt-secret"),
     }
     assert expected <= names
+    # Our values name the ray-platform chart's kept Secret for the api and JWT keys.
+    assert not {("Secret", "airflow-api-secret-key"), ("Secret", "airflow-jwt-secret")} & names
     triggerer = profile_values(profile)["triggerer"]["enabled"]
     assert (("Deployment", "airflow-triggerer") in names) is triggerer
     # Nothing the official chart would add for these values and this chart lacks.
@@ -312,8 +312,14 @@ def test_every_airflow_container_gets_the_database_connections_and_settings(loca
                 "airflow-fernet-key",
                 "fernet-key",
             )
-            assert secret_ref(env["AIRFLOW__API_AUTH__JWT_SECRET"])[0] == "airflow-jwt-secret"
-            assert secret_ref(env["AIRFLOW__API__SECRET_KEY"])[0] == "airflow-api-secret-key"
+            assert secret_ref(env["AIRFLOW__API_AUTH__JWT_SECRET"]) == (
+                "ray-platform-airflow-api",
+                "jwt-secret",
+            )
+            assert secret_ref(env["AIRFLOW__API__SECRET_KEY"]) == (
+                "ray-platform-airflow-api",
+                "api-secret-key",
+            )
             assert {"secretRef": {"name": "ray-platform-airflow-connections"}} in container[
                 "envFrom"
             ]
@@ -569,18 +575,17 @@ def secret_data(doc: dict) -> dict[str, str]:
     return {k: base64.b64decode(v).decode() for k, v in (doc.get("data") or {}).items()}
 
 
-@pytest.mark.parametrize("profile", PROFILES)
-def test_generated_keys_are_usable_and_stay_in_their_secrets(local, profile):
-    docs = local[profile]
+@pytest.mark.parametrize("profile", [*PROFILES, "alone"])
+def test_generated_keys_are_usable_and_stay_in_their_secrets(helm, local, profile):
+    # Our values take the api and JWT keys from ray-platform; the chart alone makes them.
+    docs = render_local(helm) if profile == "alone" else local[profile]
     fernet = secret_data(one(docs, "Secret", "airflow-fernet-key"))["fernet-key"]
     assert len(base64.urlsafe_b64decode(fernet)) == 32  # what cryptography's Fernet requires
     keep = one(docs, "Secret", "airflow-fernet-key")["metadata"]["annotations"]
     assert keep["helm.sh/resource-policy"] == "keep"
     values = [fernet]
-    for name, key in [
-        ("airflow-api-secret-key", "api-secret-key"),
-        ("airflow-jwt-secret", "jwt-secret"),
-    ]:
+    generated = [("airflow-api-secret-key", "api-secret-key"), ("airflow-jwt-secret", "jwt-secret")]
+    for name, key in generated if profile == "alone" else []:
         value = secret_data(one(docs, "Secret", name))[key]
         assert len(value) >= 32
         values.append(value)
@@ -598,6 +603,8 @@ def test_named_secrets_replace_the_generated_ones(helm):
         "fernetKeySecretName=my-fernet",
         "--set",
         "jwtSecretName=my-jwt",
+        "--set",
+        "apiSecretKeySecretName=null",
     )
     names = {d["metadata"]["name"] for d in of_kind(docs, "Secret")}
     assert names == {"airflow-api-secret-key"}

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import copy
+import ipaddress
 import json
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import jsonschema
@@ -152,6 +154,14 @@ def test_the_crd_check_catches_a_misspelt_field(rendered, raycluster_schema):
         (["--set", "ray.heads.image=x"], "heads"),
         (["--set", "store.bucket=Not_A_Bucket"], "/store/bucket"),
         (["--set", "access=nodeport"], "/access"),
+        (["--set", "ray.head.tmpSizeLimit=big"], "/ray/head/tmpSizeLimit"),
+        (["--set", "workers.cpu.tmpSizeLimit=big"], "/workers/cpu/tmpSizeLimit"),
+        (["--set", "ray.head.podDisruptionBudget.enabled=yes"], "/ray/head/podDisruptionBudget"),
+        (["--set", "airflow.deploymentKey.existingSecret=1"], "/airflow/deploymentKey"),
+        (["--set", "airflow.apiSecrets.create=yes"], "/airflow/apiSecrets/create"),
+        (["--set", "store.minio.user.existingSecret=1"], "/store/minio/user/existingSecret"),
+        (["--set", "store.minio.console.enabled=yes"], "/store/minio/console/enabled"),
+        (["--set", "networkPolicy.postgres=yes"], "/networkPolicy/postgres"),
     ],
 )
 def test_schema_rejects_a_wrong_value_with_its_path(helm, args, expected):
@@ -273,8 +283,10 @@ def test_token_auth_is_on_and_airflow_connections_carry_the_token(rendered, prof
         return
     token = secret_data(one(docs, "Secret", auth["secretName"]))["auth_token"]
     assert len(token) >= 32 and ray_conn["password"] == token
-    store = secret_data(one(docs, "Secret", "ray-platform-store"))
-    assert (s3_conn["login"], s3_conn["password"]) == (store["accessKey"], store["secretKey"])
+    # MinIO: the bucket-scoped user; SeaweedFS (aks): the store's own keys.
+    minio = profile in ("default", "kind")
+    client = secret_data(one(docs, "Secret", f"{RELEASE}-store{'-user' if minio else ''}"))
+    assert (s3_conn["login"], s3_conn["password"]) == (client["accessKey"], client["secretKey"])
     assert s3_conn["extra"]["endpoint_url"].startswith("http://ray-platform-")
 
 
@@ -439,7 +451,7 @@ def test_network_policy_guards_the_ray_head(rendered, profile, chart_values):
                 assert [p["port"] for p in rule["ports"]] == [8265]
                 # A pod (10.244.0.0/16 on kind) must not count as "the node" of a NodePort.
                 if profile == "kind":
-                    assert "10.244.0.0/16" in peer["ipBlock"].get("except", [])
+                    assert_node_network_only(peer["ipBlock"])
     assert {"ray.io/cluster": cluster} in peers_seen
     assert client_labels in peers_seen
     # Airflow's pods and the helm test pod carry the client labels.
@@ -561,8 +573,12 @@ def render_notes(helm, tmp_path: Path, *args: str) -> str:
 
 def test_notes_tell_how_to_reach_airflow_ray_and_the_store(helm, tmp_path):
     kind = render_notes(helm, tmp_path / "kind", *profile_args("kind"))
-    for line in ("http://localhost:8080", "http://localhost:8265", "http://localhost:9001"):
+    for line in ("http://localhost:8080", "http://localhost:8265", "http://localhost:9000"):
         assert line in kind
+    # MinIO's console is off, and the keys printed are the bucket-scoped user's, not root's.
+    assert "9001" not in kind
+    assert "get secret ray-platform-store-user" in kind
+    assert "get secret ray-platform-store " not in kind
     assert "get secret ray-platform-airflow-admin" in kind
     assert "make e2e" in kind
     cloud = render_notes(helm, tmp_path / "gke", *profile_args("gke"))
@@ -617,6 +633,10 @@ def test_network_policy_guards_the_store(rendered, profile, chart_values):
     selector = policy["spec"]["podSelector"]["matchLabels"]
     assert selector.items() <= store[0]["spec"]["template"]["metadata"]["labels"].items()
     assert policy["spec"]["policyTypes"] == ["Ingress"]
+    # The S3 port only: not MinIO's console, nor SeaweedFS's master, volume and filer ports.
+    s3_port = 9000 if store[0]["metadata"]["name"].endswith("-minio") else 8333
+    for rule in policy["spec"]["ingress"]:
+        assert rule["ports"] == [{"protocol": "TCP", "port": s3_port}], rule
     peers = [peer for rule in policy["spec"]["ingress"] for peer in rule["from"]]
     labels = [p["podSelector"]["matchLabels"] for p in peers if "podSelector" in p]
     assert {"ray.io/cluster": raycluster(docs)["metadata"]["name"]} in labels
@@ -626,7 +646,9 @@ def test_network_policy_guards_the_store(rendered, profile, chart_values):
     assert any(sel.items() <= job_labels.items() for sel in labels), "the bucket Job is shut out"
     blocks = [p["ipBlock"] for p in peers if "ipBlock" in p]
     if profile == "kind":
-        assert blocks and all("10.244.0.0/16" in b.get("except", []) for b in blocks)
+        assert blocks
+        for block in blocks:
+            assert_node_network_only(block)
     else:
         assert not blocks
 
@@ -693,3 +715,482 @@ def test_the_keeper_shares_the_head_process_namespace(helm):
     off = render(helm, "-f", str(VALUES / "kind.yaml"), "--set", "ray.keeper.enabled=false")
     head = raycluster(off)["spec"]["headGroupSpec"]["template"]["spec"]
     assert "shareProcessNamespace" not in head
+
+
+# --- generated secrets kept across upgrades -----------------------------------------------------
+
+# The one `lookup` of a Secret in the chart (templates/_helpers.tpl, rp.secretData).
+SECRET_LOOKUP = '(lookup "v1" "Secret" $root.Release.Namespace (index . 1)).data'
+FAKE_LOOKUP = '(dig (index . 1) "data" (dict) ($root.Files.Get "cluster-secrets.json" | fromJson))'
+
+
+def render_against(helm, tmp_path: Path, secrets: list[dict], *args: str) -> list[dict]:
+    """Render as `helm upgrade` would with these Secrets in the cluster: `helm template` has no
+    cluster, so a copy of the chart reads them from a file where rp.secretData calls lookup."""
+    chart = tmp_path / "chart"
+    shutil.copytree(CHART, chart)
+    helpers = chart / "templates" / "_helpers.tpl"
+    text = helpers.read_text()
+    assert text.count(SECRET_LOOKUP) == 1, "rp.secretData no longer looks Secrets up this way"
+    helpers.write_text(text.replace(SECRET_LOOKUP, FAKE_LOOKUP))
+    cluster = {s["metadata"]["name"]: {"data": s.get("data") or {}} for s in secrets}
+    (chart / "cluster-secrets.json").write_text(json.dumps(cluster))
+    return render(helm, *args, chart=chart)
+
+
+def secrets_by_name(docs: list[dict]) -> dict[str, dict[str, str]]:
+    return {d["metadata"]["name"]: secret_data(d) for d in of_kind(docs, "Secret")}
+
+
+GENERATED = {
+    f"{RELEASE}-ray-token": ["auth_token"],
+    f"{RELEASE}-store": ["accessKey", "secretKey"],
+    f"{RELEASE}-store-user": ["accessKey", "secretKey"],
+    f"{RELEASE}-airflow-admin": ["password"],
+    f"{RELEASE}-airflow-metadata": ["password"],
+    f"{RELEASE}-deployment-key": ["deployment-key"],
+    f"{RELEASE}-airflow-api": ["api-secret-key", "jwt-secret"],
+}
+
+
+def test_generated_secrets_are_kept_across_upgrades(helm, tmp_path):
+    """An upgrade reads every generated value back from the cluster instead of making a new one:
+    the deployment key (a new one would orphan every signed checkpoint), Airflow's JWT and api
+    keys, the store users' keys, the token, the passwords, and the connections built from them."""
+    args = profile_args("kind")
+    first = render(helm, *args)
+    installed = secrets_by_name(first)
+    assert set(GENERATED) <= set(installed)
+    upgraded = secrets_by_name(render_against(helm, tmp_path, of_kind(first, "Secret"), *args))
+    assert upgraded == installed
+    # ... and without Secrets in the cluster every one of them is new: the lookup keeps them.
+    fresh = secrets_by_name(render(helm, *args))
+    for name, keys in GENERATED.items():
+        for key in keys:
+            assert fresh[name][key] != installed[name][key], f"{name}/{key} is not random"
+    for doc in of_kind(first, "Secret"):
+        if doc["metadata"]["name"] in GENERATED:
+            assert doc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+
+def test_an_upgrade_adds_the_new_secrets_and_keeps_the_old(helm, tmp_path):
+    """Upgrading a release made before the deployment key existed: the old Secrets stay as they
+    are, the new ones are generated once."""
+    args = profile_args("kind")
+    first = render(helm, *args)
+    old = [s for s in of_kind(first, "Secret") if not s["metadata"]["name"].endswith("-key")]
+    upgraded = secrets_by_name(render_against(helm, tmp_path, old, *args))
+    assert upgraded[f"{RELEASE}-ray-token"] == secrets_by_name(first)[f"{RELEASE}-ray-token"]
+    key = upgraded[f"{RELEASE}-deployment-key"]["deployment-key"]
+    assert len(key) >= 48
+    connections = upgraded[f"{RELEASE}-airflow-connections"]
+    assert connections["AIRFLOW__RAY_PROVIDER__DEPLOYMENT_KEY"] == key
+
+
+# --- the deployment key ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_the_deployment_key_reaches_airflow_with_the_connections(rendered, profile):
+    docs = rendered[profile]
+    connections = secret_data(one(docs, "Secret", f"{RELEASE}-airflow-connections"))
+    key = connections["AIRFLOW__RAY_PROVIDER__DEPLOYMENT_KEY"]
+    assert len(key) >= 48 and key.isalnum()
+    assert secret_data(one(docs, "Secret", f"{RELEASE}-deployment-key"))["deployment-key"] == key
+    # Airflow loads the whole connections Secret into every pod.
+    env_from = yaml.safe_load(load_yaml(VALUES / "airflow.yaml")["extraEnvFrom"])
+    assert {"secretRef": {"name": f"{RELEASE}-airflow-connections"}} in env_from
+
+
+def test_the_deployment_key_can_come_from_your_secret(helm):
+    args = ["--set", "airflow.deploymentKey.existingSecret=my-key"]
+    docs = render(helm, *args)
+    assert f"{RELEASE}-deployment-key" not in secrets_by_name(docs)
+    connections = secret_data(one(docs, "Secret", f"{RELEASE}-airflow-connections"))
+    assert "my-key" in connections["AIRFLOW__RAY_PROVIDER__DEPLOYMENT_KEY"]  # offline placeholder
+    result = run_helm(helm, *args, "--api-versions", "ray.io/v1")
+    assert result.returncode != 0
+    assert 'Secret "my-key" (key "deployment-key") was not found' in result.stderr
+
+
+def test_no_deployment_key_without_the_connections_secret(helm):
+    docs = render(helm, "--set", "airflow.connections.create=false")
+    names = secrets_by_name(docs)
+    assert f"{RELEASE}-deployment-key" not in names
+    assert f"{RELEASE}-airflow-connections" not in names
+
+
+# --- Airflow's JWT and api secret keys --------------------------------------------------------
+
+
+def test_airflow_takes_its_jwt_and_api_keys_from_the_kept_secret(rendered):
+    airflow = load_yaml(VALUES / "airflow.yaml")
+    assert airflow["jwtSecretName"] == airflow["apiSecretKeySecretName"] == f"{RELEASE}-airflow-api"
+    for profile in PROFILES:
+        data = secret_data(one(rendered[profile], "Secret", f"{RELEASE}-airflow-api"))
+        # The keys the official chart (and charts/airflow-local) read from those Secrets.
+        assert set(data) == {"api-secret-key", "jwt-secret"}
+        assert len(data["api-secret-key"]) >= 32 and len(data["jwt-secret"]) >= 64
+
+
+def test_the_api_secrets_can_be_left_to_you(helm):
+    docs = render(helm, "--set", "airflow.apiSecrets.create=false")
+    assert f"{RELEASE}-airflow-api" not in secrets_by_name(docs)
+
+
+# --- the store: a bucket-scoped MinIO user for the clients ---------------------------------------
+
+
+def secret_refs(spec: dict) -> set[str]:
+    """Names of the Secrets a pod's containers read (env secretKeyRef, envFrom secretRef)."""
+    names = set()
+    for container in containers(spec):
+        for env in container.get("env") or []:
+            ref = (env.get("valueFrom") or {}).get("secretKeyRef")
+            if ref:
+                names.add(ref["name"])
+        for source in container.get("envFrom") or []:
+            if "secretRef" in source:
+                names.add(source["secretRef"]["name"])
+    return names
+
+
+@pytest.mark.parametrize("profile", ["default", "kind"])
+def test_minio_root_keys_stay_with_minio_and_the_bucket_job(rendered, profile):
+    docs = rendered[profile]
+    root = secret_data(one(docs, "Secret", f"{RELEASE}-store"))
+    user = secret_data(one(docs, "Secret", f"{RELEASE}-store-user"))
+    assert len(user["accessKey"]) >= 16 and len(user["secretKey"]) >= 40
+    assert user["accessKey"] != root["accessKey"]
+    s3 = json.loads(
+        secret_data(one(docs, "Secret", f"{RELEASE}-airflow-connections"))[
+            "AIRFLOW_CONN_S3_CHECKPOINTS"
+        ]
+    )
+    assert (s3["login"], s3["password"]) == (user["accessKey"], user["secretKey"])
+    readers = {
+        where
+        for doc in docs
+        for where, spec in pod_specs(doc)
+        if f"{RELEASE}-store" in secret_refs(spec)
+    }
+    assert readers == {f"Deployment/{RELEASE}-minio", f"Job/{RELEASE}-create-bucket"}
+    test_pod = one(docs, "Pod")["spec"]
+    assert f"{RELEASE}-store-user" in secret_refs(test_pod)
+
+
+FAKE_MC = """#!/bin/sh
+echo "$*" >> "$MC_LOG"
+case "$*" in
+  *"admin policy attach"*) [ -z "$ATTACHED" ] || { echo "already in effect" >&2; exit 1; } ;;
+  *"admin user info"*) echo "PolicyName: $ATTACHED" ;;
+  *"admin policy create"*) for last; do :; done; cp "$last" "$MC_LOG.policy" ;;
+esac
+"""
+
+
+def run_bucket_job(tmp_path: Path, job: dict, **env: str) -> tuple[int, list[str], str]:
+    """The bucket Job's script, run by sh against a stand-in mc that logs its arguments."""
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "mc").write_text(FAKE_MC)
+    (bin_dir / "mc").chmod(0o755)
+    log = tmp_path / "mc.log"
+    log.write_text("")
+    script = container["args"][0].replace("/tmp/", f"{tmp_path}/")
+    environment = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "MC_LOG": str(log),
+        "ENDPOINT": "http://minio:9000",
+        "BUCKET": "checkpoints",
+        "REGION": "us-east-1",
+        "POLICY": "checkpoints-readwrite",
+        "AWS_ACCESS_KEY_ID": "root",
+        "AWS_SECRET_ACCESS_KEY": "rootsecret",
+        "USER_ACCESS_KEY": "client",
+        "USER_SECRET_KEY": "clientsecret",
+        **env,
+    }
+    result = subprocess.run(
+        ["sh", "-c", script], env=environment, capture_output=True, text=True, timeout=30
+    )
+    policy = tmp_path / "mc.log.policy"
+    return (
+        result.returncode,
+        log.read_text().splitlines(),
+        policy.read_text() if policy.exists() else "",
+    )
+
+
+def test_the_bucket_job_creates_a_user_limited_to_the_bucket(rendered, tmp_path):
+    job = one(rendered["kind"], "Job", f"{RELEASE}-create-bucket")
+    env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == f"{RELEASE}-store"
+    assert env["USER_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == f"{RELEASE}-store-user"
+    assert env["POLICY"]["value"] == "checkpoints-readwrite"
+    code, calls, policy = run_bucket_job(tmp_path, job)
+    assert code == 0, calls
+    calls = [c.split(" ", 2)[-1] for c in calls]  # drop "--config-dir <dir>"
+    assert calls == [
+        "alias set store http://minio:9000 root rootsecret",
+        "mb --ignore-existing --region us-east-1 store/checkpoints",
+        f"admin policy create store checkpoints-readwrite {tmp_path}/policy.json",
+        "admin user add store client clientsecret",
+        "admin policy attach store checkpoints-readwrite --user client",
+    ]
+    assert json.loads(policy) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["s3:*"],
+                "Resource": ["arn:aws:s3:::checkpoints", "arn:aws:s3:::checkpoints/*"],
+            }
+        ],
+    }
+
+
+def test_the_bucket_job_can_run_again(rendered, tmp_path):
+    """post-upgrade runs it on every upgrade; MinIO refuses to attach a policy twice."""
+    job = one(rendered["kind"], "Job", f"{RELEASE}-create-bucket")
+    code, calls, _ = run_bucket_job(tmp_path, job, ATTACHED="checkpoints-readwrite")
+    assert code == 0 and "admin user info store client" in calls[-1]
+    code, _, _ = run_bucket_job(tmp_path, job, ATTACHED="consoleAdmin")
+    assert code != 0, "a user with another policy must not pass for a scoped one"
+
+
+def test_seaweedfs_and_external_stores_keep_their_own_keys(rendered):
+    aks = rendered["aks"]  # SeaweedFS: one identity, the store's keys
+    assert f"{RELEASE}-store-user" not in secrets_by_name(aks)
+    script = one(aks, "Job")["spec"]["template"]["spec"]["containers"][0]["args"][0]
+    assert "mc mb" in script and "admin" not in script
+    for profile in ("gke", "eks"):  # external: the keys of your Secret
+        assert f"{RELEASE}-store-user" not in secrets_by_name(rendered[profile])
+
+
+def test_a_minio_user_from_your_secret(helm):
+    docs = render(helm, "--set", "store.minio.user.existingSecret=my-user")
+    assert f"{RELEASE}-store-user" not in secrets_by_name(docs)
+    job = one(docs, "Job")["spec"]["template"]["spec"]
+    assert "my-user" in secret_refs(job) and "my-user" in secret_refs(one(docs, "Pod")["spec"])
+    result = run_helm(
+        helm, "--set", "store.minio.user.existingSecret=my-user", "--api-versions", "ray.io/v1"
+    )
+    assert 'Secret "my-user" (key "accessKey") was not found' in result.stderr
+
+
+def test_minio_without_the_bucket_job_is_refused(helm):
+    result = run_helm(helm, "--set", "store.bucketJob.enabled=false")
+    assert result.returncode != 0
+    assert "the bucket Job creates the bucket-scoped MinIO user" in result.stderr
+    assert (
+        run_helm(helm, *profile_args("aks"), "--set", "store.bucketJob.enabled=false").returncode
+        == 0
+    )
+
+
+def minio_ports(docs: list[dict]) -> tuple[set[int], set[int], dict[str, str]]:
+    deployment = one(docs, "Deployment", f"{RELEASE}-minio")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    service = one(docs, "Service", f"{RELEASE}-minio")
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    return (
+        {p["containerPort"] for p in container["ports"]},
+        {p["port"] for p in service["spec"]["ports"]},
+        env,
+    )
+
+
+def test_the_minio_console_is_closed_unless_turned_on(rendered, helm):
+    pod_ports, service_ports, env = minio_ports(rendered["kind"])
+    assert pod_ports == service_ports == {9000} and env["MINIO_BROWSER"] == "off"
+    docs = render(helm, *profile_args("kind"), "--set", "store.minio.console.enabled=true")
+    pod_ports, service_ports, env = minio_ports(docs)
+    assert pod_ports == service_ports == {9000, 9001} and env["MINIO_BROWSER"] == "on"
+    policy = one(docs, "NetworkPolicy", f"{RELEASE}-store")["spec"]["ingress"]
+    for rule in policy:
+        ports = {p["port"] for p in rule["ports"]}
+        pod_peers = any("podSelector" in peer for peer in rule["from"])
+        # Pods reach the S3 port only; the console is for the storeFrom peers (the NodePort).
+        assert ports == ({9000} if pod_peers else {9000, 9001}), rule
+
+
+# --- NetworkPolicies: Postgres and the kind NodePorts ------------------------------------------
+
+
+def test_only_airflow_pods_reach_postgres(rendered, helm):
+    docs = rendered["kind"]
+    postgres = one(docs, "StatefulSet", f"{RELEASE}-postgres")
+    policy = one(docs, "NetworkPolicy", f"{RELEASE}-postgres")["spec"]
+    pod_labels = postgres["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert policy["policyTypes"] == ["Ingress"]
+    (rule,) = policy["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 5432}]
+    (peer,) = rule["from"]
+    selector = peer["podSelector"]["matchLabels"]
+    assert selector == {"tier": "airflow", "release": "airflow"}
+    # Every pod of the Airflow release carries them (charts/airflow-local labels its pods as the
+    # official chart does), and no pod of this chart does: not Ray, not the client-labelled test.
+    airflow = subprocess.run(
+        [
+            helm,
+            "template",
+            "airflow",
+            str(CHART.parent / "airflow-local"),
+            "-n",
+            NAMESPACE,
+            "-f",
+            str(VALUES / "airflow.yaml"),
+            "-f",
+            str(VALUES / "airflow-kind.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    airflow_pods = [
+        d["spec"]["template"]["metadata"]["labels"]
+        for d in yaml.safe_load_all(airflow.stdout)
+        if d and d["kind"] in ("Deployment", "Job")
+    ]
+    assert airflow_pods and all(selector.items() <= labels.items() for labels in airflow_pods)
+    for doc in docs:
+        template = doc.get("spec", {}).get("template", {}) if doc["kind"] != "Pod" else doc
+        labels = (template.get("metadata") or {}).get("labels") or {}
+        assert not selector.items() <= labels.items(), doc["metadata"]["name"]
+    off = render(helm, *profile_args("kind"), "--set", "networkPolicy.postgres=false")
+    assert f"{RELEASE}-postgres" not in [
+        d["metadata"]["name"] for d in of_kind(off, "NetworkPolicy")
+    ]
+    assert f"{RELEASE}-postgres" not in [
+        d["metadata"]["name"] for d in of_kind(rendered["default"], "NetworkPolicy")
+    ]
+
+
+KIND_POD_SUBNET = ipaddress.ip_network("10.244.0.0/16")  # kind's defaults (kind-config.yaml
+KIND_SERVICE_SUBNET = ipaddress.ip_network("10.96.0.0/16")  # sets neither)
+
+
+def assert_node_network_only(block: dict) -> None:
+    """An ipBlock of the kind profile's NodePort rules: the nodes' network, never the pods'."""
+    network = ipaddress.ip_network(block["cidr"])
+    assert network.prefixlen >= 8, f"{network} is far wider than a node network"
+    assert not network.overlaps(KIND_POD_SUBNET) and not network.overlaps(KIND_SERVICE_SUBNET)
+
+
+def test_kind_opens_the_node_ports_to_the_node_network_only(rendered):
+    values = load_yaml(VALUES / "kind.yaml")["networkPolicy"]
+    blocks = [p["ipBlock"] for key in ("dashboardFrom", "storeFrom") for p in values[key]]
+    assert blocks
+    for block in blocks:
+        assert_node_network_only(block)
+    # make up narrows them to the subnet of kind's Docker network.
+    up = (CHART.parent / "scripts" / "up.sh").read_text()
+    assert "docker network inspect kind" in up
+    assert "networkPolicy.dashboardFrom=" in up and "networkPolicy.storeFrom=" in up
+
+
+def test_the_node_network_check_refuses_the_old_rule():
+    with pytest.raises(AssertionError):
+        assert_node_network_only({"cidr": "0.0.0.0/0", "except": ["10.244.0.0/16"]})
+
+
+# --- the Ray head and pod hardening ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_the_head_takes_no_cpu_tasks_and_has_a_disruption_budget(rendered, profile):
+    docs = rendered[profile]
+    cluster = raycluster(docs)
+    assert cluster["spec"]["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
+    pdb = one(docs, "PodDisruptionBudget")
+    assert pdb["spec"]["maxUnavailable"] == 0
+    # The labels KubeRay puts on the head pod, and only on it.
+    assert pdb["spec"]["selector"]["matchLabels"] == {
+        "ray.io/cluster": cluster["metadata"]["name"],
+        "ray.io/node-type": "head",
+    }
+
+
+def test_the_disruption_budget_can_be_turned_off(helm):
+    docs = render(helm, "--set", "ray.head.podDisruptionBudget.enabled=false")
+    assert not of_kind(docs, "PodDisruptionBudget")
+
+
+# HIGGS trains with two xgboost-ray actors of one CPU each (dags/higgs_xgboost.py's defaults).
+HIGGS_ACTOR_CPUS = 2
+
+
+def test_kind_workers_hold_the_higgs_actors_without_the_head(rendered):
+    cluster = raycluster(rendered["kind"])["spec"]
+    assert cluster["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
+    (cpu,) = cluster["workerGroupSpecs"]
+    # KubeRay gives a worker the num-cpus of its container's CPU limit.
+    limit = cpu["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"]
+    assert float(limit) * cpu["replicas"] >= HIGGS_ACTOR_CPUS
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_ray_tmp_is_a_size_limited_empty_dir(rendered, profile, chart_values):
+    profile_values = {} if profile == "default" else load_yaml(VALUES / f"{profile}.yaml")
+    for where, spec in pod_specs(raycluster(rendered[profile])):
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        group = where.rsplit("/", 1)[1]
+        defaults = (
+            chart_values["ray"]["head"] if group == "head" else chart_values["workers"][group]
+        )
+        override = (
+            profile_values.get("ray", {}).get("head", {})
+            if group == "head"
+            else profile_values.get("workers", {}).get(group, {})
+        )
+        want = override.get("tmpSizeLimit", defaults["tmpSizeLimit"])
+        assert volumes["ray-tmp"]["emptyDir"] == {"sizeLimit": want}, where
+    assert chart_values["ray"]["head"]["tmpSizeLimit"] == "8Gi"
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_only_the_autoscaling_head_mounts_a_service_account_token(rendered, profile):
+    specs = [ps for doc in rendered[profile] for ps in pod_specs(doc)]
+    for where, spec in specs:
+        if where.endswith("/head"):
+            # The autoscaler sidecar scales the worker groups through the Kubernetes API.
+            assert "automountServiceAccountToken" not in spec, where
+        else:
+            assert spec["automountServiceAccountToken"] is False, where
+
+
+def test_a_head_without_the_autoscaler_mounts_no_token(helm):
+    docs = render(helm, "--set", "ray.autoscaler.enabled=false")
+    head = raycluster(docs)["spec"]["headGroupSpec"]["template"]["spec"]
+    assert head["automountServiceAccountToken"] is False
+
+
+READ_ONLY = {
+    f"Deployment/{RELEASE}-minio": {"/data", "/tmp"},
+    f"StatefulSet/{RELEASE}-postgres": {"/var/lib/postgresql/data", "/var/run/postgresql", "/tmp"},
+    f"Job/{RELEASE}-create-bucket": {"/tmp"},
+}
+
+
+def test_minio_postgres_and_the_bucket_job_have_read_only_root_filesystems(rendered, helm):
+    specs = dict(ps for doc in rendered["kind"] for ps in pod_specs(doc))
+    for where, writable in READ_ONLY.items():
+        (container,) = specs[where]["containers"]
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True, where
+        assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}, where
+        assert {m["mountPath"] for m in container["volumeMounts"]} == writable, where
+    # Ray writes outside its volumes (templates/_raypod.tpl says why).
+    for container in ray_containers(rendered["kind"]).values():
+        assert "readOnlyRootFilesystem" not in container["securityContext"]
+    off = render(
+        helm,
+        *profile_args("kind"),
+        "--set",
+        "containerSecurityContext.readOnlyRootFilesystem=false",
+    )
+    minio = one(off, "Deployment", f"{RELEASE}-minio")["spec"]["template"]["spec"]["containers"][0]
+    assert minio["securityContext"]["readOnlyRootFilesystem"] is False

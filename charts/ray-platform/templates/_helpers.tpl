@@ -75,8 +75,34 @@ app.kubernetes.io/component: {{ index . 1 }}
 
 {{/* ---- Store ---------------------------------------------------------------------------- */}}
 
+{{/* The store's own keys: MinIO's root user, SeaweedFS's identity, or your external S3 keys. */}}
 {{- define "rp.store.secret" -}}
 {{- default (printf "%s-store" (include "rp.fullname" .)) .Values.store.existingSecret -}}
+{{- end -}}
+
+{{/* True ("true") when the chart gives the clients a bucket-scoped user of their own (MinIO). */}}
+{{- define "rp.store.scopedUser" -}}
+{{- if eq .Values.store.kind "minio" -}}true{{- end -}}
+{{- end -}}
+
+{{/* The MinIO user limited to the bucket, made by the bucket Job. */}}
+{{- define "rp.store.userSecret" -}}
+{{- default (printf "%s-store-user" (include "rp.fullname" .)) .Values.store.minio.user.existingSecret -}}
+{{- end -}}
+
+{{/* The keys every client of the store uses (Airflow, Ray, the helm test): the bucket-scoped
+user with MinIO, the store's own keys otherwise (SeaweedFS, external S3). */}}
+{{- define "rp.store.clientSecret" -}}
+{{- if include "rp.store.scopedUser" . -}}
+{{- include "rp.store.userSecret" . -}}
+{{- else -}}
+{{- include "rp.store.secret" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Name of the MinIO policy the bucket Job attaches to that user. */}}
+{{- define "rp.store.policy" -}}
+{{- printf "%s-readwrite" .Values.store.bucket -}}
 {{- end -}}
 
 {{- define "rp.store.service" -}}
@@ -104,6 +130,17 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- printf "%s-airflow-admin" (include "rp.fullname" .) -}}
 {{- end -}}
 
+{{/* The api-server's secret key and the JWT signing key (keys "api-secret-key", "jwt-secret"),
+named in the Airflow values' apiSecretKeySecretName and jwtSecretName. */}}
+{{- define "rp.airflow.apiSecret" -}}
+{{- printf "%s-airflow-api" (include "rp.fullname" .) -}}
+{{- end -}}
+
+{{/* The provider's deployment key (key "deployment-key"). */}}
+{{- define "rp.airflow.deploymentKeySecret" -}}
+{{- default (printf "%s-deployment-key" (include "rp.fullname" .)) .Values.airflow.deploymentKey.existingSecret -}}
+{{- end -}}
+
 {{- define "rp.postgres.name" -}}
 {{- printf "%s-postgres" (include "rp.fullname" .) -}}
 {{- end -}}
@@ -126,18 +163,32 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- end -}}
 {{- end -}}
 
-{{/* Environment that every in-cluster S3 client gets, from the store Secret only. */}}
+{{/* AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from a Secret's accessKey and secretKey.
+Call with (list $ "<secret name>"): rp.store.clientSecret for the store's clients,
+rp.store.secret only for the store itself and the bucket Job. */}}
 {{- define "rp.store.env" -}}
+{{- $secret := index . 1 -}}
 - name: AWS_ACCESS_KEY_ID
   valueFrom:
     secretKeyRef:
-      name: {{ include "rp.store.secret" . }}
+      name: {{ $secret }}
       key: accessKey
 - name: AWS_SECRET_ACCESS_KEY
   valueFrom:
     secretKeyRef:
-      name: {{ include "rp.store.secret" . }}
+      name: {{ $secret }}
       key: secretKey
+{{- end -}}
+
+{{/* containerSecurityContext plus readOnlyRootFilesystem: true, for the containers whose
+process writes only to its volumes (MinIO, Postgres, the bucket Job). Setting
+containerSecurityContext.readOnlyRootFilesystem: false turns it off for them too. */}}
+{{- define "rp.readOnlySecurityContext" -}}
+{{- $context := deepCopy .Values.containerSecurityContext -}}
+{{- if not (hasKey $context "readOnlyRootFilesystem") -}}
+{{- $_ := set $context "readOnlyRootFilesystem" true -}}
+{{- end -}}
+{{- toYaml $context -}}
 {{- end -}}
 
 {{/* ---- Generated secrets ------------------------------------------------------------------
@@ -145,13 +196,23 @@ Random values are made once per render and kept in .Values._generated, so the to
 Ray token Secret and in the Airflow connection are the same string. On upgrade, `lookup` reads
 the value already stored in the cluster, so secrets do not change. */}}
 
+{{/* The data (base64 values) of a Secret in the release's namespace, as JSON; {} when there is
+none (and always offline, with `helm template`). The one place the chart looks up a Secret:
+tests/charts replace this line to render against Secrets of their own. */}}
+{{- define "rp.secretData" -}}
+{{- $root := index . 0 -}}
+{{- $data := (lookup "v1" "Secret" $root.Release.Namespace (index . 1)).data -}}
+{{- toJson ($data | default dict) -}}
+{{- end -}}
+
+{{/* The value under a key of a Secret in the cluster, else a new random one of the given length.
+Call with (list $ "<secret name>" "<key>" <length>). */}}
 {{- define "rp.keep" -}}
 {{- $root := index . 0 -}}
-{{- $name := index . 1 -}}
 {{- $key := index . 2 -}}
-{{- $existing := lookup "v1" "Secret" $root.Release.Namespace $name -}}
-{{- if and $existing (hasKey ($existing.data | default dict) $key) -}}
-{{- index $existing.data $key | b64dec -}}
+{{- $data := include "rp.secretData" (list $root (index . 1)) | fromJson -}}
+{{- if hasKey $data $key -}}
+{{- index $data $key | b64dec -}}
 {{- else -}}
 {{- randAlphaNum (index . 3) -}}
 {{- end -}}
@@ -163,8 +224,13 @@ the value already stored in the cluster, so secrets do not change. */}}
 {{- $_ := set $g "rayToken" (include "rp.keep" (list . (include "rp.ray.tokenSecret" .) "auth_token" 48)) -}}
 {{- $_ := set $g "accessKey" (include "rp.keep" (list . (include "rp.store.secret" .) "accessKey" 20)) -}}
 {{- $_ := set $g "secretKey" (include "rp.keep" (list . (include "rp.store.secret" .) "secretKey" 40)) -}}
+{{- $_ := set $g "userAccessKey" (include "rp.keep" (list . (include "rp.store.userSecret" .) "accessKey" 20)) -}}
+{{- $_ := set $g "userSecretKey" (include "rp.keep" (list . (include "rp.store.userSecret" .) "secretKey" 40)) -}}
 {{- $_ := set $g "adminPassword" (include "rp.keep" (list . (include "rp.airflow.adminSecret" .) "password" 24)) -}}
 {{- $_ := set $g "postgresPassword" (include "rp.keep" (list . (include "rp.postgres.secret" .) "password" 32)) -}}
+{{- $_ := set $g "deploymentKey" (include "rp.keep" (list . (include "rp.airflow.deploymentKeySecret" .) "deployment-key" 64)) -}}
+{{- $_ := set $g "apiSecretKey" (include "rp.keep" (list . (include "rp.airflow.apiSecret" .) "api-secret-key" 48)) -}}
+{{- $_ := set $g "jwtSecret" (include "rp.keep" (list . (include "rp.airflow.apiSecret" .) "jwt-secret" 64)) -}}
 {{- $_ := set .Values "_generated" $g -}}
 {{- end -}}
 {{- end -}}
@@ -176,9 +242,9 @@ offline (`helm template`, where lookup finds nothing) a placeholder stands in. *
 {{- $root := index . 0 -}}
 {{- $name := index . 1 -}}
 {{- $key := index . 2 -}}
-{{- $existing := lookup "v1" "Secret" $root.Release.Namespace $name -}}
-{{- if and $existing (hasKey ($existing.data | default dict) $key) -}}
-{{- index $existing.data $key | b64dec -}}
+{{- $data := include "rp.secretData" (list $root $name) | fromJson -}}
+{{- if hasKey $data $key -}}
+{{- index $data $key | b64dec -}}
 {{- else if $root.Capabilities.APIVersions.Has "ray.io/v1" -}}
 {{- fail (printf "Secret %q (key %q) was not found in namespace %q. The chart reads it to build the Airflow connections: create it first (charts/README.md), or set airflow.connections.create=false and provide the AIRFLOW_CONN_* variables yourself." $name $key $root.Release.Namespace) -}}
 {{- else -}}

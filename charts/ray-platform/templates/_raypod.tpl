@@ -18,6 +18,12 @@ metadata:
     {{- toYaml . | nindent 4 }}
   {{- end }}
 spec:
+  {{- /* The in-tree autoscaler, a sidecar of the head pod, scales the worker groups through the
+  Kubernetes API (KubeRay gives the head a ServiceAccount and Role for it). Nothing else in a Ray
+  pod calls that API, so the token is mounted only there. */}}
+  {{- if not (and .head $root.Values.ray.autoscaler.enabled) }}
+  automountServiceAccountToken: false
+  {{- end }}
   {{- include "rp.imagePullSecrets" (list $root 2) }}
   securityContext:
     {{- toYaml $root.Values.podSecurityContext | nindent 4 }}
@@ -31,6 +37,10 @@ spec:
     - name: ray-{{ ternary "head" "worker" .head }}
       image: {{ .image }}
       imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+      {{- /* No readOnlyRootFilesystem for Ray: besides /tmp/ray (a volume) it writes to /tmp and
+      the home directory (runtime_env pip/working_dir downloads, library caches, the Python
+      environment of the image lives under the home directory too, so it cannot simply become an
+      emptyDir), and @task.ray code may write anywhere a normal Python process can. */}}
       securityContext:
         {{- toYaml $root.Values.containerSecurityContext | nindent 8 }}
       {{- $authEnv := eq (include "rp.ray.authVia" $root) "env" }}
@@ -103,7 +113,9 @@ spec:
         medium: Memory
         sizeLimit: {{ $group.sharedMemory }}
     - name: ray-tmp
-      emptyDir: {}
+      # Session files, logs and spilled objects; the kubelet evicts the pod beyond this size.
+      emptyDir:
+        sizeLimit: {{ $group.tmpSizeLimit }}
   {{- with $group.nodeSelector }}
   nodeSelector:
     {{- toYaml . | nindent 4 }}
