@@ -140,6 +140,28 @@ def test_error_cases_fail_with_the_fix_in_the_log(airflow, runs):
     unserializable = airflow.task_log("ray_errors", run_id, "unserializable")
     assert "UnserializableResultError" in unserializable
     assert "_thread.lock" in unserializable
+    wrong_type = airflow.task_log("ray_errors", run_id, "wrong_connection_type")
+    assert "RayConnectionConfigError" in wrong_type and "need a connection of type" in wrong_type
+    too_big = airflow.task_log("ray_errors", run_id, "needs_what_no_node_has")
+    assert "RayResourceError" in too_big and "tpu_v9 1" in too_big and "largest:" in too_big
+    assert "Submitted" not in too_big
+
+
+def test_expand_over_a_ray_result_fails_instead_of_mapping_its_fields(airflow, runs):
+    """Airflow would map over the reference dict's keys: 20 items would become 14 tasks."""
+    run_id, _state, tis = finished(airflow, runs, "ray_errors")
+    assert tis["twenty_items"]["state"] == "failed"
+    log = airflow.task_log("ray_errors", run_id, "twenty_items")
+    assert "RayArgumentError" in log and "each map(s) over the result" in log
+    assert "Submitted" not in log  # refused before anything ran on Ray
+    assert tis["each"]["state"] == "upstream_failed" and tis["each"]["map_index"] == -1
+
+
+def test_a_forged_xcom_reference_is_refused(airflow, runs):
+    run_id, _state, tis = finished(airflow, runs, "ray_errors")
+    assert tis["consume"]["state"] == "failed"
+    log = airflow.task_log("ray_errors", run_id, "consume")
+    assert "RayReferenceError" in log and "does not carry this deployment's signature" in log
 
 
 def test_seed_spelling_runs_unchanged(airflow, runs, s3):

@@ -271,3 +271,31 @@ def test_the_connections_result_ttl_is_honoured(hook, ray_head, monkeypatch):
     )
     assert keeps.key in hook.registry_stats()["keys"]
     hook.release_run(run_key_of("ttl", "long"))
+
+
+def test_a_plain_task_may_not_pull_a_value_over_the_limit(hook, monkeypatch):
+    """RayXComBackend refuses to copy a large result into an Airflow worker, naming @task.ray."""
+    from ray_provider.exceptions import RayArgumentError
+    from ray_provider.xcom import resolve
+
+    ref, _ = run_task(hook, "limit", "r1", "make", make_array, 1)
+    monkeypatch.setenv("AIRFLOW__RAY_PROVIDER__XCOM_MATERIALIZE_MAX_BYTES", str(512 * 1024))
+    with pytest.raises(RayArgumentError, match=r"over the 512.0 KiB .* @task.ray"):
+        resolve(ref.to_xcom())
+    monkeypatch.setenv("AIRFLOW__RAY_PROVIDER__XCOM_MATERIALIZE_MAX_BYTES", str(2 * 1024 * 1024))
+    assert float(resolve(ref.to_xcom()).sum()) == 1024 * 1024 / 8
+    hook.release_run(run_key_of("limit", "r1"))
+
+
+def test_an_edited_reference_is_refused_by_the_xcom_backend(hook):
+    from dataclasses import replace
+
+    from ray_provider.exceptions import RayReferenceError
+    from ray_provider.xcom import resolve
+
+    ref, _ = run_task(hook, "edited", "r1", "make", lambda: "secret value")
+    edited = replace(ref, task_id="other").to_xcom()  # the old signature, a changed field
+    with pytest.raises(RayReferenceError, match="signature"):
+        resolve(edited)
+    assert resolve(ref.to_xcom()) == "secret value"
+    hook.release_run(run_key_of("edited", "r1"))

@@ -45,6 +45,10 @@ class RayDeploymentKeyError(RayProviderError):
     """The deployment key is missing (where it is required) or too weak."""
 
 
+class RayResourceError(RayProviderError):
+    """The task asks for more than the cluster can hold, or waited too long for it."""
+
+
 class RayRemoteTaskError(RayProviderError):
     """The callable failed on Ray with an exception that cannot be re-raised as itself."""
 

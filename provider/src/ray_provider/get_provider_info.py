@@ -42,12 +42,47 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "result_ttl_seconds": {
                         "label": "Result TTL (s)",
-                        "description": "Results of runs that never ended are freed after this.",
-                        "schema": {"type": ["number", "null"], "minimum": 60},
+                        "description": "A result unused this long is freed (not while it runs).",
+                        "schema": {"type": ["number", "null"], "minimum": 1},
+                    },
+                    "pending_timeout_seconds": {
+                        "label": "Pending timeout (s)",
+                        "description": "A task not started on a worker after this long fails.",
+                        "schema": {"type": ["number", "null"], "minimum": 1, "default": 1800},
                     },
                 },
             }
         ],
+        "config": {
+            "ray_provider": {
+                "description": "Settings of the Ray TaskFlow provider.",
+                "options": {
+                    "deployment_key": {
+                        "description": (
+                            "Secret of this Airflow deployment (at least 32 characters, the "
+                            "same in every Airflow process): signs checkpoint manifests and "
+                            "XCom references, and names the deployment in result keys and "
+                            "checkpoint paths. Checkpoints are refused without it."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "sensitive": True,
+                        "example": None,
+                        "default": None,
+                    },
+                    "xcom_materialize_max_bytes": {
+                        "description": (
+                            "Largest @task.ray result a plain task may pull into its process "
+                            "through RayXComBackend; 0 for no limit."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "536870912",
+                        "default": str(2 * 1024**3),
+                    },
+                },
+            }
+        },
         "hooks": [{"integration-name": "Ray", "python-modules": ["ray_provider.hooks.ray"]}],
         "task-decorators": [{"name": "ray", "class-name": "ray_provider.decorators.ray.ray_task"}],
     }

@@ -76,7 +76,20 @@ def resolve(value: Any) -> Any:
 
     deployment = current()
     dag_id, run_id = _reading_run()
-    ref.check(key=deployment.key, deployment=deployment.id, dag_id=dag_id, run_id=run_id)
+    scope = None
+    if ref.checkpoint_uri and dag_id is not None:
+        from ray_provider.hooks.checkpoint_store import CheckpointStoreHook
+
+        scope = CheckpointStoreHook(ref.checkpoint_conn_id or "aws_default").run_scope_uri(
+            dag_id, run_id
+        )
+    ref.check(
+        key=deployment.key,
+        deployment=deployment.id,
+        dag_id=dag_id,
+        run_id=run_id,
+        checkpoint_scope=scope,
+    )
     limit = materialize_limit()
     if limit and ref.size > limit:
         raise RayArgumentError(

@@ -44,8 +44,9 @@ from ray_provider.decorators.payload import (
 from ray_provider.deployment import current as current_deployment
 from ray_provider.exceptions import RayArgumentError, RayRemoteTaskError, RayResultSupersededError
 from ray_provider.hooks.checkpoint_store import CheckpointStoreHook, split_s3_uri
-from ray_provider.hooks.ray import RayHook, human_size
+from ray_provider.hooks.ray import RayHook, Watch, human_size
 from ray_provider.reference import RayResultRef
+from ray_provider.runtime import capacity
 from ray_provider.runtime.keys import new_generation, result_key, run_key
 from ray_provider.xcom import references_only
 
@@ -270,6 +271,8 @@ class RayDecoratedOperator(DecoratedOperator):
                 ", ".join(f"{u.label} ({u.result_type}, {u.size:,} bytes)" for u in upstream),
             )
             hook.ensure_available(upstream)
+        hook.check_feasible(options, label)
+        watch = Watch(key, generation, capacity.request_of(options), label, self.log.warning)
 
         def run() -> Any:
             report_ref = hook.submit(
@@ -290,6 +293,7 @@ class RayDecoratedOperator(DecoratedOperator):
                 report_ref,
                 poll_seconds=PROGRESS_LOG_SECONDS,
                 on_progress=lambda s: self.log.info("%s still running on Ray (%.0fs)", label, s),
+                watch=watch,
             )
 
         try:

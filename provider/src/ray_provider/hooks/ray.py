@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import ray
@@ -18,12 +19,14 @@ from ray_provider.exceptions import (
     CheckpointRestoreError,
     CheckpointWriteError,
     RayConnectionNotFoundError,
+    RayResourceError,
     RayResultLostError,
     RayResultSupersededError,
 )
 from ray_provider.hooks import connect as _connect
 from ray_provider.hooks.settings import RaySettings, settings_from_connection
 from ray_provider.reference import RayResultRef
+from ray_provider.runtime import capacity
 from ray_provider.runtime.errors import (
     RegistryRetiredError,
     ResultNotFoundError,
@@ -36,6 +39,23 @@ from ray_provider.runtime.registry import get_or_create_registry
 
 # How long a submission waits for a keeper to finish replacing a retired registry.
 REGISTRY_HANDOVER_SECONDS = 30.0
+# A watched wait looks at the task and the cluster this often; it warns of work stuck waiting
+# for resources once that lasted this long (so within a minute), then again at most this often.
+WATCH_TICK_SECONDS = 5.0
+STALL_WARNING_SECONDS = 40.0
+STALL_REPEAT_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class Watch:
+    """What a wait watches: one try's task and the resources it asked for."""
+
+    key: str
+    generation: str
+    shape: dict[str, float]
+    label: str
+    # Where warnings of stuck work go (the task's log).
+    warn: Callable[[str], None] = print
 
 
 def human_size(size: int) -> str:
@@ -184,21 +204,80 @@ class RayHook(BaseHook):
                     deadline = time.monotonic() + REGISTRY_HANDOVER_SECONDS
                 time.sleep(0.2)
 
+    def check_feasible(self, options: dict[str, Any], label: str) -> None:
+        """Refuse, before submitting, a request that no node of the cluster can ever hold.
+
+        With an autoscaler the cluster may grow: then only a warning, and the wait's pending
+        timeout decides.
+        """
+        shape = capacity.request_of(options)
+        snapshot = ray.get(self.registry().capacity.remote())
+        if capacity.fits_some_node(snapshot, shape):
+            return
+        message = capacity.infeasible_message(snapshot, shape, label)
+        if not snapshot["autoscaler"]:
+            raise RayResourceError(message)
+        self.log.warning(
+            "%s No node offers that now; the cluster's autoscaler may add one (the task fails "
+            "after pending_timeout_seconds=%g if none comes).",
+            message.split(" and no autoscaler", 1)[0] + ".",
+            self.settings.pending_timeout_seconds,
+        )
+
     def wait(
         self,
         report_ref: ray.ObjectRef,
         *,
         poll_seconds: float = 10.0,
         on_progress: Callable[[float], None] | None = None,
+        watch: Watch | None = None,
     ) -> Any:
-        """Wait for a task's report without pulling its result, calling back while it runs."""
-        started = time.monotonic()
+        """Wait for a task's report without pulling its result, calling back while it runs.
+
+        With ``watch``, a task that has not started after the connection's
+        ``pending_timeout_seconds`` is cancelled and fails saying what it waited for, and a
+        running task whose cluster has work waiting for resources that no node has free gets
+        a warning in the log within a minute (what is pending, what holds the resources).
+        """
+        started = last_progress = time.monotonic()
+        stalled_since: float | None = None
+        warned_at: float | None = None
+        tick = min(WATCH_TICK_SECONDS, poll_seconds)
         while True:
-            ready, _ = ray.wait([report_ref], timeout=poll_seconds, fetch_local=True)
+            ready, _ = ray.wait([report_ref], timeout=tick, fetch_local=True)
             if ready:
                 return ray.get(report_ref)
-            if on_progress is not None:
-                on_progress(time.monotonic() - started)
+            now = time.monotonic()
+            if on_progress is not None and now - last_progress >= poll_seconds:
+                last_progress = now
+                on_progress(now - started)
+            if watch is None:
+                continue
+            registry = self.registry()
+            started_on_worker = ray.get(registry.started.remote(watch.key, watch.generation))
+            if started_on_worker is None:  # cancelled or replaced: only the report is awaited
+                watch = None
+                continue
+            if not started_on_worker:
+                waited = now - started
+                if waited >= self.settings.pending_timeout_seconds:
+                    snapshot = ray.get(registry.capacity.remote())
+                    self.cancel(watch.key, watch.generation)
+                    raise RayResourceError(
+                        capacity.pending_message(snapshot, watch.shape, watch.label, waited)
+                    )
+                continue
+            message = capacity.stall_message(
+                ray.get(registry.capacity.remote()), watch.shape, watch.label
+            )
+            if message is None:
+                stalled_since = None
+                continue
+            stalled_since = stalled_since or now
+            due = warned_at is None or now - warned_at >= STALL_REPEAT_SECONDS
+            if now - stalled_since >= STALL_WARNING_SECONDS and due:
+                warned_at = now
+                watch.warn(message)
 
     def describe(
         self,

@@ -20,6 +20,9 @@ LOCAL = "local"
 DEFAULT_CLIENT_PORT = 10001
 DEFAULT_GCS_PORT = 6379
 DEFAULT_CONNECT_TIMEOUT = 30.0
+# How long a task may wait for a worker with its resources before it fails (an autoscaler
+# bringing up a GPU node takes minutes).
+DEFAULT_PENDING_TIMEOUT = 1800.0
 
 Mode = Literal["local", "client", "driver"]
 
@@ -35,6 +38,7 @@ class RaySettings:
     runtime_env: dict[str, Any] = field(default_factory=dict)
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     result_ttl_seconds: float = DEFAULT_RESULT_TTL_SECONDS
+    pending_timeout_seconds: float = DEFAULT_PENDING_TIMEOUT
     local_port: int = DEFAULT_GCS_PORT
 
     @property
@@ -164,6 +168,9 @@ def settings_from_connection(conn: Any | None, conn_id: str) -> RaySettings:
         ),
         result_ttl_seconds=_positive_number(
             extra, "result_ttl_seconds", DEFAULT_RESULT_TTL_SECONDS, conn_id
+        ),
+        pending_timeout_seconds=_positive_number(
+            extra, "pending_timeout_seconds", DEFAULT_PENDING_TIMEOUT, conn_id
         ),
         local_port=int(extra.get("local_port") or DEFAULT_GCS_PORT),
     )

@@ -143,8 +143,15 @@ def _error_report(exc: BaseException) -> dict[str, Any]:
     }
 
 
-def run_callable(payload: bytes, *resolved: Any) -> tuple[Any, TaskReport]:
-    """Run the pickled ``(callable, args, kwargs)``; upstream results arrive as ``resolved``."""
+def run_callable(payload: bytes, started_signal: Any, *resolved: Any) -> tuple[Any, TaskReport]:
+    """Run the pickled ``(callable, args, kwargs)``; upstream results arrive as ``resolved``.
+
+    ``started_signal`` is ``(registry, key, generation)``: the registry learns that the task
+    left the scheduler's queue (so a wait can tell "pending" from "running"); ``None`` skips it.
+    """
+    if started_signal is not None:
+        registry, key, generation = started_signal
+        registry.mark_started.remote(key, generation)
     started = time.monotonic()
     out, err = _Tee(sys.stdout), _Tee(sys.stderr)
     saved = sys.stdout, sys.stderr

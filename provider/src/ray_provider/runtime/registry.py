@@ -27,6 +27,7 @@ from typing import Any
 
 import ray
 
+from ray_provider.runtime import capacity
 from ray_provider.runtime.checkpoint import read_checkpoint, write_checkpoint
 from ray_provider.runtime.errors import (
     RegistryRetiredError,
@@ -58,6 +59,7 @@ class _Entry:
     checkpoint_uri: str | None = None
     created_at: float = field(default_factory=time.time)
     last_used: float = field(default_factory=time.time)
+    started_at: float | None = None
 
     def running(self) -> bool:
         """True while the Ray task behind the entry has not reported yet."""
@@ -82,6 +84,7 @@ class ResultRegistry:
     def __init__(self, ttl_seconds: float = DEFAULT_RESULT_TTL_SECONDS) -> None:
         self._ttl_seconds = ttl_seconds
         self._entries: dict[str, _Entry] = {}
+        self._early_starts: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
         self._retired = False
         threading.Thread(target=self._sweep_forever, name="ttl-sweep", daemon=True).start()
@@ -119,7 +122,10 @@ class ResultRegistry:
             for entry in entries:
                 entry.last_used = time.time()
             refs = [entry.ref for entry in entries]
-        value_ref, report_ref = _run_remote.options(num_returns=2, **options).remote(payload, *refs)
+        signal = (ray.get_runtime_context().current_actor, key, generation)
+        value_ref, report_ref = _run_remote.options(num_returns=2, **options).remote(
+            payload, signal, *refs
+        )
         with self._lock:
             self._entries[key] = _Entry(
                 ref=value_ref,
@@ -127,9 +133,30 @@ class ResultRegistry:
                 generation=generation,
                 ttl_seconds=ttl_seconds or self._ttl_seconds,
                 report_ref=report_ref,
+                started_at=self._early_starts.pop((key, generation), None),
             )
         # Wrapped in a list so Ray hands the caller the ref itself, not its value.
         return [report_ref]
+
+    def mark_started(self, key: str, generation: str) -> None:
+        """Called by the task itself when a worker starts running it."""
+        with self._lock:
+            entry = self._owned(key, generation)
+            if entry is None:
+                # The task can start before submit() has recorded it: keep the signal for it.
+                self._early_starts[(key, generation)] = time.time()
+            elif entry.started_at is None:
+                entry.started_at = time.time()
+
+    def started(self, key: str, generation: str) -> bool | None:
+        """Whether this try's task has started on a worker (``None``: no such entry)."""
+        with self._lock:
+            entry = self._owned(key, generation)
+            return None if entry is None else entry.started_at is not None
+
+    def capacity(self) -> dict[str, Any]:
+        """The cluster's nodes, pending requests and alive actors (see ``capacity``)."""
+        return {**capacity.snapshot(), "holders": capacity.holders()}
 
     def describe(
         self,
@@ -319,6 +346,9 @@ class ResultRegistry:
             ]
             for k in expired:
                 del self._entries[k]
+            for signal, at in list(self._early_starts.items()):
+                if at < now - 600:  # its submission never completed
+                    del self._early_starts[signal]
         return len(expired)
 
     def _sweep_forever(self) -> None:
