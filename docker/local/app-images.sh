@@ -11,7 +11,9 @@
 # so the chart and the Airflow values need no override; their versions come from the chart's
 # `versions:` block (charts/scripts/lib.sh), the other names from docker/local/versions.sh
 # (charts/values/local-images.yaml points the chart at them). An image whose tag exists is kept
-# (from either path): FORCE=1 rebuilds it.
+# (from either path), except a Ray or Airflow image built from other repository files than
+# today's (the provider, the DAGs, the requirements: a label records their hash); FORCE=1
+# rebuilds any.
 #
 # Usage: docker/local/app-images.sh [NAME ...]   build (default: all, in the order above)
 #        docker/local/app-images.sh --list       print "NAME IMAGE" for every image, build nothing
@@ -87,6 +89,25 @@ go_binary() {
   printf '%s\n' "$CACHE/bin/$1"
 }
 
+# The repository files an image is built from (none: it takes no repository files).
+SOURCE_LABEL=ray-platform.sources
+sources_of() {
+  case "$1" in
+    ray) printf '%s\n' docker/requirements provider docker/local/ray.Dockerfile ;;
+    airflow) printf '%s\n' docker/requirements provider dags docker/local/airflow.Dockerfile ;;
+  esac
+}
+
+# SHA-256 over the names and contents of an image's repository files (working tree, caches
+# left out), so a changed provider or DAG folder makes a new image.
+sources_hash() {
+  local paths
+  mapfile -t paths < <(sources_of "$1")
+  ((${#paths[@]})) || return 0
+  (cd "$ROOT" && find "${paths[@]}" -type f -not -path '*/__pycache__/*' -not -name '*.pyc' \
+    -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+}
+
 # Arguments: name; runs the build with the log in $LOGS/<name>.log, then a quick check.
 build() {
   local name="$1" image="${IMAGE[$1]}" logfile="$LOGS/$1.log" args=() check=() started=$SECONDS
@@ -115,6 +136,9 @@ build() {
       check=(--version)
       ;;
   esac
+  local sources
+  sources="$(sources_hash "$name")"
+  [[ -z "$sources" ]] || args+=(--label "$SOURCE_LABEL=$sources")
   log "$name: building $image (log: $logfile)"
   # build_image (docker-cli.sh): docker buildx, else a docker CLI with BuildKit built in.
   if ! build_image --progress=plain --build-arg "BASE_IMAGE=$BASE_IMAGE" "${args[@]}" \
@@ -142,8 +166,13 @@ log "base: $BASE_IMAGE; CA bundle for pip: ${CA_BUNDLE:-none (pip uses its own)}
 total=$SECONDS
 for name in "${@:-${NAMES[@]}}"; do
   if [[ "${FORCE:-0}" != 1 ]] && docker image inspect "${IMAGE[$name]}" >/dev/null 2>&1; then
-    log "$name: ${IMAGE[$name]} present, kept (FORCE=1 rebuilds it)"
-    continue
+    wanted="$(sources_hash "$name")"
+    built="$(docker image inspect -f "{{ index .Config.Labels \"$SOURCE_LABEL\" }}" "${IMAGE[$name]}" 2>/dev/null || true)"
+    if [[ -z "$wanted" || "$built" == "$wanted" ]]; then
+      log "$name: ${IMAGE[$name]} present, kept (FORCE=1 rebuilds it)"
+      continue
+    fi
+    log "$name: ${IMAGE[$name]} was built from other repository files (${built:-unlabelled}, now $wanted): rebuilding"
   fi
   build "$name"
 done

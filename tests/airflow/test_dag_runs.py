@@ -137,6 +137,8 @@ def test_error_cases_fail_with_the_fix_in_the_log(airflow, runs):
     unknown = airflow.task_log("ray_errors", run_id, "unknown_connection")
     assert "RayConnectionNotFoundError" in unknown
     assert "AIRFLOW_CONN_NO_SUCH_RAY_CONNECTION" in unknown
+    # No silent fallback to an unauthenticated local head: "local" only when asked for.
+    assert "For a Ray head on this machine use" in unknown and "Connected to Ray" not in unknown
     unserializable = airflow.task_log("ray_errors", run_id, "unserializable")
     assert "UnserializableResultError" in unserializable
     assert "_thread.lock" in unserializable

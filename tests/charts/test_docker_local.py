@@ -413,3 +413,51 @@ def test_build_context_holds_what_the_dockerfile_uses(dockerfile):
         assert used == OWN_CONTEXT[dockerfile.name]
         assert "temp_context" in APP_IMAGES.read_text()
     assert (LOCAL / "files" / "postgres-entrypoint.sh").exists()
+
+
+FAKE_DOCKER = """#!/usr/bin/env bash
+# A docker CLI stand-in: records builds, answers inspect from files in $FAKE_DOCKER_DIR.
+echo "$*" >> "$FAKE_DOCKER_DIR/calls"
+case "$1 $2" in
+  "info "*|"buildx version") exit 0 ;;
+  "buildx build") exit 0 ;;
+  "run --rm") echo "ray, version test"; exit 0 ;;
+  "image inspect")
+    if [[ "$3" == -f ]]; then cat "$FAKE_DOCKER_DIR/label"; exit 0; fi
+    exit 0 ;;
+esac
+exit 0
+"""
+
+
+def run_app_images(tmp_path, label: str) -> tuple[str, list[str]]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    docker = bin_dir / "docker"
+    docker.write_text(FAKE_DOCKER)
+    docker.chmod(0o755)
+    (tmp_path / "label").write_text(label)
+    (tmp_path / "calls").write_text("")
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "FAKE_DOCKER_DIR": str(tmp_path),
+        "APP_IMAGES_LOGS": str(tmp_path / "logs"),
+    }
+    result = subprocess.run(
+        ["bash", str(APP_IMAGES), "ray"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    builds = [c for c in (tmp_path / "calls").read_text().splitlines() if "buildx build" in c]
+    return result.stdout, builds
+
+
+def test_an_image_built_from_other_repository_files_is_rebuilt(tmp_path):
+    """A changed provider or DAG folder must not leave `make up` running yesterday's code."""
+    out, builds = run_app_images(tmp_path, "0123456789abcdef")
+    match = re.search(r"was built from other repository files \(0123456789abcdef, now (\w+)\)", out)
+    assert match, out
+    [build] = builds
+    assert f"--label ray-platform.sources={match.group(1)}" in build
+    out, builds = run_app_images(tmp_path, match.group(1))
+    assert "present, kept" in out and not builds
