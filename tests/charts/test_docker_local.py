@@ -389,7 +389,7 @@ def test_minio_targets_fit_the_charts_deployment_and_bucket_job(chart_values):
         assert ("ENTRYPOINT", f'["/usr/bin/{name}"]') in steps
     deployment = (CHART / "templates" / "store-minio-deployment.yaml").read_text()
     # The chart passes only args (server ...): the image's entrypoint must be minio.
-    assert 'args: ["server", "/data"' in deployment
+    assert re.search(r"args:\n\s+- server\n\s+- /data\n", deployment)
     assert "command:" not in deployment
     job = (CHART / "templates" / "store-bucket-job.yaml").read_text()
     assert 'command: ["/bin/sh", "-c"]' in job
