@@ -107,3 +107,14 @@ def test_a_connection_without_host_is_refused_not_made_local(monkeypatch):
     monkeypatch.delenv("RAY_URL", raising=False)
     with pytest.raises(RayConnectionConfigError, match="has no host"):
         settings_from_connection(connection(host=""), "ray_default")
+
+
+def test_a_missing_ray_default_is_an_error_not_a_local_head(monkeypatch):
+    """Before, a missing ray_default silently started an unauthenticated Ray head here."""
+    from ray_provider.exceptions import RayConnectionNotFoundError
+    from ray_provider.hooks.ray import RayHook
+
+    monkeypatch.delenv("AIRFLOW_CONN_RAY_DEFAULT", raising=False)
+    with pytest.raises(RayConnectionNotFoundError, match='"host": "local"') as info:
+        _ = RayHook("ray_default").settings
+    assert "AIRFLOW_CONN_RAY_DEFAULT" in str(info.value)
