@@ -16,6 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
@@ -23,6 +24,8 @@ from ray_provider.runtime.checksums import Checksum, new_checksum
 from ray_provider.runtime.errors import CheckpointStoreError
 
 PART_SIZE = 64 * 1024 * 1024
+# Downloads are read (and checksummed) in chunks of this size.
+CHUNK_SIZE = 16 * 1024 * 1024
 T = TypeVar("T")
 
 
@@ -268,21 +271,27 @@ class S3Store:
 
         def fetch() -> tuple[memoryview, Checksum]:
             response = self._client.get_object(self.config.bucket, name)
-            try:
-                buffer = bytearray(size + 1)
-                view = memoryview(buffer)
-                checksum = new_checksum()
-                got = 0
-                while got <= size:
-                    count = response.readinto(view[got : min(got + PART_SIZE, size + 1)])
-                    if not count:
-                        break
-                    checksum.update(view[got : got + count])
-                    got += count
-                return view[:got], checksum
-            finally:
-                response.close()
-                response.release_conn()
+            buffer = bytearray(size + 1)
+            view = memoryview(buffer)
+            checksum = new_checksum()
+            got = 0
+            # The checksum runs in a thread of its own (hashlib releases the GIL), one chunk
+            # behind the download, so hashing costs no time on top of the transfer.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as hasher:
+                hashed = []
+                try:
+                    while got <= size:
+                        count = response.readinto(view[got : min(got + CHUNK_SIZE, size + 1)])
+                        if not count:
+                            break
+                        hashed.append(hasher.submit(checksum.update, view[got : got + count]))
+                        got += count
+                finally:
+                    response.close()
+                    response.release_conn()
+                for done in hashed:
+                    done.result()
+            return view[:got], checksum
 
         return self._retrying(f"downloading {self.config.uri(name)}", fetch)
 
