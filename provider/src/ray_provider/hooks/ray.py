@@ -6,6 +6,7 @@ none of them talks to Ray directly.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,8 +55,8 @@ class Watch:
     generation: str
     shape: dict[str, float]
     label: str
-    # Where warnings of stuck work go (the task's log).
-    warn: Callable[[str], None] = print
+    # Where warnings of stuck work go (``@task.ray`` passes its task log's).
+    warn: Callable[[str], None] = logging.getLogger(__name__).warning
 
 
 def human_size(size: int) -> str:
