@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from ray import cloudpickle
@@ -20,16 +19,7 @@ from ray_provider.exceptions import RayResourceError
 from ray_provider.hooks.ray import RayHook, Watch
 from ray_provider.runtime import capacity
 from ray_provider.runtime.keys import new_generation
-from tests.support.registry import run_key_of
-
-
-def wait_for_file(path: str) -> str:
-    deadline = time.monotonic() + 300
-    while not Path(path).exists():
-        if time.monotonic() > deadline:
-            raise TimeoutError(path)
-        time.sleep(0.05)
-    return "released"
+from tests.support.registry import run_key_of, wait_for_file
 
 
 def submit(hook, task_id, function, *args, **options):

@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from tests.support.processes import pid_alive, wait_until
-from tests.support.registry import RefSlot, plasma_usage, run_key_of, run_task
+from tests.support.registry import RefSlot, plasma_usage, run_key_of, run_task, wait_for_file
 
 
 def make_array(megabytes: int):
@@ -191,18 +191,6 @@ def test_a_zombie_try_cannot_touch_its_retrys_result(hook):
     assert hook.release_run(run_key_of("zombie", "r1")) == 1
 
 
-def _wait_for_file(path):
-    import time
-    from pathlib import Path
-
-    deadline = time.monotonic() + 120
-    while not Path(path).exists():
-        if time.monotonic() > deadline:
-            raise TimeoutError(path)
-        time.sleep(0.05)
-    return "done"
-
-
 def short_ttl_hook(ray_head, monkeypatch, seconds):
     from ray_provider.hooks.ray import RayHook
 
@@ -235,7 +223,7 @@ def test_release_and_sweep_spare_later_tries_and_running_tasks(
         key=key,
         run_key=ref.run_key,
         generation=generation,
-        payload=cloudpickle.dumps((_wait_for_file, (str(gate),), {})),
+        payload=cloudpickle.dumps((wait_for_file, (str(gate),), {})),
         upstream=[],
         options={"num_cpus": 0.1},
     )

@@ -55,6 +55,16 @@ def run_task(
     return ref.signed(deployment.key), report
 
 
+def wait_for_file(path: str, timeout: float = 300) -> str:
+    """A Ray callable that holds its worker until ``path`` exists (a gate the test opens)."""
+    from pathlib import Path
+
+    from tests.support.processes import wait_until
+
+    wait_until(Path(path).exists, timeout, f"the gate file {path}", interval=0.05)
+    return "released"
+
+
 def plasma_usage(address: str) -> tuple[int, int]:
     """(MiB used, objects) in the object store of the cluster at ``address`` (GCS)."""
     from ray._private.internal_api import memory_summary
@@ -64,4 +74,4 @@ def plasma_usage(address: str) -> tuple[int, int]:
     return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
 
 
-__all__ = ["RefSlot", "plasma_usage", "run_key_of", "run_task"]
+__all__ = ["RefSlot", "plasma_usage", "run_key_of", "run_task", "wait_for_file"]

@@ -100,6 +100,25 @@ class RayResultRef:
             ) from exc
         return ref
 
+    def check_in_run(self, deployment: Any, dag_id: str | None, run_id: str | None) -> None:
+        """:meth:`check` against this deployment and the reading task's run.
+
+        The checkpoint scope is that run's folder in the reference's own store connection.
+        """
+        scope = None
+        if self.checkpoint_uri and dag_id is not None:
+            from ray_provider.hooks.checkpoint_store import CheckpointStoreHook
+
+            store = CheckpointStoreHook(self.checkpoint_conn_id or "aws_default")
+            scope = store.run_scope_uri(dag_id, run_id)
+        self.check(
+            key=deployment.key,
+            deployment=deployment.id,
+            dag_id=dag_id,
+            run_id=run_id,
+            checkpoint_scope=scope,
+        )
+
     def check(
         self,
         *,

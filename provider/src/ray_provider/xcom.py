@@ -75,21 +75,7 @@ def resolve(value: Any) -> Any:
     from ray_provider.hooks.ray import RayHook, human_size
 
     deployment = current()
-    dag_id, run_id = _reading_run()
-    scope = None
-    if ref.checkpoint_uri and dag_id is not None:
-        from ray_provider.hooks.checkpoint_store import CheckpointStoreHook
-
-        scope = CheckpointStoreHook(ref.checkpoint_conn_id or "aws_default").run_scope_uri(
-            dag_id, run_id
-        )
-    ref.check(
-        key=deployment.key,
-        deployment=deployment.id,
-        dag_id=dag_id,
-        run_id=run_id,
-        checkpoint_scope=scope,
-    )
+    ref.check_in_run(deployment, *_reading_run())
     limit = materialize_limit()
     if limit and ref.size > limit:
         raise RayArgumentError(

@@ -214,17 +214,7 @@ class RayDecoratedOperator(DecoratedOperator):
     ) -> None:
         """Refuse upstream references this deployment did not make for this run (see check)."""
         for ref in upstream:
-            scope = None
-            if ref.checkpoint_uri:
-                store = CheckpointStoreHook(ref.checkpoint_conn_id or DEFAULT_CHECKPOINT_CONN_ID)
-                scope = store.run_scope_uri(ti.dag_id, ti.run_id)
-            ref.check(
-                key=deployment.key,
-                deployment=deployment.id,
-                dag_id=ti.dag_id,
-                run_id=ti.run_id,
-                checkpoint_scope=scope,
-            )
+            ref.check_in_run(deployment, ti.dag_id, ti.run_id)
             if ref.namespace != settings.namespace:
                 raise RayArgumentError(
                     f"{label}: upstream task {ref.label!r} kept its result in Ray namespace "

@@ -215,15 +215,10 @@ class RayHook(BaseHook):
         snapshot = ray.get(self.registry().capacity.remote())
         if capacity.fits_some_node(snapshot, shape):
             return
-        message = capacity.infeasible_message(snapshot, shape, label)
+        message = capacity.infeasible_message(snapshot, shape, label, snapshot["autoscaler"])
         if not snapshot["autoscaler"]:
             raise RayResourceError(message)
-        self.log.warning(
-            "%s No node offers that now; the cluster's autoscaler may add one (the task fails "
-            "after pending_timeout_seconds=%g if none comes).",
-            message.split(" and no autoscaler", 1)[0] + ".",
-            self.settings.pending_timeout_seconds,
-        )
+        self.log.warning("%s", message)
 
     def wait(
         self,

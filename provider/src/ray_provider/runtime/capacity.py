@@ -144,12 +144,23 @@ def fits_some_node(snapshot: dict[str, Any], shape: dict[str, float], key: str =
     return any(fits(shape, node[key]) for node in snapshot["nodes"])
 
 
-def infeasible_message(snapshot: dict[str, Any], shape: dict[str, float], label: str) -> str:
-    return (
+def infeasible_message(
+    snapshot: dict[str, Any], shape: dict[str, float], label: str, autoscaler: bool
+) -> str:
+    """A request no node has: an error without an autoscaler, a warning with one."""
+    nodes = snapshot["nodes"]
+    fact = (
         f"{label} asks for {describe_shape(shape)}, more than any node of the Ray cluster has "
-        f"(largest: {largest_node(snapshot['nodes'])}; nodes: {describe_nodes(snapshot['nodes'])})"
-        " and no autoscaler can add one. Lower num_cpus/num_gpus/memory/resources on the task, "
-        "or add a node (a worker group) that offers them."
+        f"(largest: {largest_node(nodes)}; nodes: {describe_nodes(nodes)})"
+    )
+    if autoscaler:
+        return (
+            f"{fact}. No node offers that now; the cluster's autoscaler may add one (the task "
+            "fails after the connection's pending_timeout_seconds if none comes)."
+        )
+    return (
+        f"{fact} and no autoscaler can add one. Lower num_cpus/num_gpus/memory/resources on the "
+        "task, or add a node (a worker group) that offers them."
     )
 
 

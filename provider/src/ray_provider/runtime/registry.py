@@ -93,11 +93,18 @@ class ResultRegistry:
         entry = self._entries.get(key)
         return entry if entry is not None and entry.generation == generation else None
 
+    def _presence(self, key: str, generation: str) -> str:
+        entry = self._entries.get(key)
+        if entry is None:
+            return "missing"
+        return "present" if entry.generation == generation else "superseded"
+
     def _upstream_entries(self, upstream: list[Upstream]) -> list[_Entry]:
-        missing = [k for k, _ in upstream if k not in self._entries]
+        found = {key: self._presence(key, generation) for key, generation in upstream}
+        missing = [k for k, state in found.items() if state == "missing"]
         if missing:
             raise ResultNotFoundError(missing)
-        replaced = [k for k, g in upstream if self._entries[k].generation != g]
+        replaced = [k for k, state in found.items() if state == "superseded"]
         if replaced:
             raise ResultSupersededError(replaced)
         return [self._entries[k] for k, _ in upstream]
@@ -259,14 +266,7 @@ class ResultRegistry:
     def presence(self, upstream: list[Upstream]) -> dict[str, str]:
         """For each key: "present", "missing", or "superseded" (another try's result now)."""
         with self._lock:
-            found = {}
-            for key, generation in upstream:
-                entry = self._entries.get(key)
-                if entry is None:
-                    found[key] = "missing"
-                else:
-                    found[key] = "present" if entry.generation == generation else "superseded"
-            return found
+            return {key: self._presence(key, generation) for key, generation in upstream}
 
     def discard(self, key: str, generation: str) -> bool:
         """Forget one try's result (a failed task's placeholder, or an explicit clean-up)."""
