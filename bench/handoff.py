@@ -7,7 +7,7 @@
 * **(a) floor**: a new driver process ``ray.get``s a registry-owned ref of the same frame.
 * **(b) S3 Parquet**: write + read of the frame as Parquet through the local S3 server.
 * **(c) Airflow XCom**: plain ``@task`` -> plain ``@task``, the frame in Airflow's own XCom.
-* **diagnostic**: ours again without ``ray_provider.keeper``: the registry actor is created by
+* **diagnostic**: ours again without ``ray_provider.cli.keeper``: the registry actor is created by
   the first Airflow task process, so its Ray job ends with that task and Ray cannot reuse
   worker processes (see bench/README.md: why the registry's job matters).
 

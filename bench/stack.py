@@ -103,7 +103,7 @@ class Platform:
 
     @staticmethod
     def disconnect_driver() -> None:
-        from ray_provider.hooks import connect
+        from ray_provider.client import connect
 
         connect.disconnect()
 

@@ -53,7 +53,7 @@ def ray_head() -> Iterator[RayHead]:
     try:
         yield head
     finally:
-        from ray_provider.hooks import connect
+        from ray_provider.client import connect
 
         connect.disconnect()
         head.discard()

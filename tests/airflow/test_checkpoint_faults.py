@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from ray_provider.reference import RayResultRef
+from ray_provider.client.reference import RayResultRef
 from tests.dags.fault_data import checksum, make_value
 from tests.support.processes import wait_until
 

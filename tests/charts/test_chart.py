@@ -594,7 +594,7 @@ def test_head_runs_the_registry_keeper_beside_ray(rendered, profile):
     by_name = {c["name"]: c for c in head["containers"]}
     keeper = by_name["registry-keeper"]
     assert keeper["image"] == by_name["ray-head"]["image"]
-    assert keeper["command"] == ["python", "-m", "ray_provider.keeper"]
+    assert keeper["command"] == ["python", "-m", "ray_provider.cli.keeper"]
     # Same Ray namespace as the Airflow connection's extra, same GCS as the head container.
     assert "--namespace=airflow" in keeper["args"]
     assert "--address=127.0.0.1:6379" in keeper["args"]

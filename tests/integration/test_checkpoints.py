@@ -307,7 +307,7 @@ def test_manifest_from_another_format_version_is_refused(hook, store, s3):
 
 def test_checkpoints_of_another_deployment_are_refused(hook, store, monkeypatch):
     """Same bucket, same dag/run/task: each deployment has its own folder and its own key."""
-    from ray_provider.deployment import ENV
+    from ray_provider.client.deployment import ENV
 
     ref, _, prefix = checkpoint_and_lose(hook, store, "shared", VALUES["array_int"], "same")
     monkeypatch.setenv(ENV, "another deployment's key, long enough to be accepted")
@@ -369,7 +369,7 @@ def test_cli_lists_and_deletes(hook, store):
 
     def cli(action: str, *extra: str):
         args = [action, "--conn-id", "s3_checkpoints", "--dag-id", "ckpt", "--run-id", "cli-run"]
-        code = "from ray_provider.checkpoints import main; import sys; sys.exit(main({!r}))"
+        code = "from ray_provider.cli.checkpoints import main; import sys; sys.exit(main({!r}))"
         return run_python(code.format([*args, *extra]))
 
     listed = cli("list")

@@ -112,8 +112,8 @@ def test_version_mismatch_is_reported(ray_head):
     """The cluster advertises other versions (its metadata rewritten): the hook refuses."""
     from ray._raylet import GcsClient
 
-    from ray_provider.hooks.connect import _apply_auth
-    from ray_provider.hooks.settings import RaySettings
+    from ray_provider.client.connect import _apply_auth
+    from ray_provider.client.settings import RaySettings
 
     _apply_auth(RaySettings(conn_id="t", address=ray_head.address, token=ray_head.token))
     gcs = GcsClient(address=ray_head.address)

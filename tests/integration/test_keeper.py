@@ -1,4 +1,4 @@
-"""``ray_provider.keeper``: the registry's Ray job outlives the task processes that use it.
+"""``ray_provider.cli.keeper``: the registry's Ray job outlives the task processes that use it.
 
 Every step is a separate driver process that exits (as an Airflow task process does), on a
 Ray head of this module's own, so the registry's ownership is exactly what the test sets up.
@@ -66,7 +66,7 @@ def test_a_submission_waits_out_a_registry_handover(head):
     # No keeper yet: the task process that created the registry was told what that costs
     # and what to run instead.
     assert "Created the result registry from this task's Ray job" in logged[0]
-    assert f"python -m ray_provider.keeper --address {head.address}" in logged[0]
+    assert f"python -m ray_provider.cli.keeper --address {head.address}" in logged[0]
 
 
 def test_keeper_takes_over_once_idle_and_workers_stay_warm(head):

@@ -41,7 +41,7 @@ def test_result_outlives_the_process_that_asked_for_it(hook):
         """,
     )
     assert "OK True builtins.list" in producer.stdout, producer.stderr[-3000:]
-    from ray_provider.reference import RayResultRef
+    from ray_provider.client.reference import RayResultRef
 
     line = next(x for x in producer.stdout.splitlines() if x.startswith("REF "))
     ref = RayResultRef.from_xcom(json.loads(line[4:]))
@@ -157,7 +157,7 @@ def test_object_store_is_flat_over_20_runs(hook, ray_head):
 
 def test_two_deployments_with_the_same_run_keep_their_own_values(hook, monkeypatch):
     """Default settings, one Ray cluster, same dag_id/run_id/task_id: nothing is shared."""
-    from ray_provider.deployment import ENV
+    from ray_provider.client.deployment import ENV
 
     run = "scheduled__2026-12-01T00:00:00+00:00"
     monkeypatch.setenv(ENV, "deployment A's key, long enough to be accepted")

@@ -30,7 +30,7 @@ class AirflowStack:
     extra_env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     # Generated per stack: Airflow's JWT secret, and the provider's deployment key (signs
-    # checkpoint manifests and XCom references; see ray_provider.deployment).
+    # checkpoint manifests and XCom references; see ray_provider.client.deployment).
     jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
     deployment_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
     processes: list[subprocess.Popen] = field(default_factory=list)

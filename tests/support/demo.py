@@ -108,7 +108,7 @@ def start() -> dict:
     Path(state["ray_temp_dir"]).mkdir(exist_ok=True)
     print(f"==> starting Ray (head on 127.0.0.1:{state['ray_port']}, token auth on)", flush=True)
     head = _head(state).start()
-    print("==> starting ray_provider.keeper (keeps Ray workers warm between tasks)", flush=True)
+    print("==> starting ray_provider.cli.keeper (keeps Ray workers warm between tasks)", flush=True)
     state["keeper_pid"] = head.start_keeper()
     print(f"==> starting the S3 server (rclone) on 127.0.0.1:{state['s3_port']}", flush=True)
     s3 = _s3(state).start()

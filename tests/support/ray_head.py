@@ -32,7 +32,7 @@ class RayHead:
     temp_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="rt", dir="/tmp")))
     object_store_bytes: int | None = None
     dashboard_port: int | None = None  # None: no dashboard (tests); the demo turns it on
-    # Start ``ray_provider.keeper`` after the head (as a deployment does), so @task.ray
+    # Start ``ray_provider.cli.keeper`` after the head (as a deployment does), so @task.ray
     # callables reuse warm worker processes; fault tests that restart Ray leave it off.
     keeper: bool = False
     keeper_pid: int | None = None
@@ -107,7 +107,7 @@ class RayHead:
         check_seconds: float = 10.0,
         wait_ready: bool = True,
     ) -> int:
-        """Start ``python -m ray_provider.keeper`` for this head; returns its PID (once ready).
+        """Start ``python -m ray_provider.cli.keeper`` for this head; returns its PID (once ready).
 
         Its command line names this head's port, so ``stop()`` stops it with the head.
         """
@@ -119,7 +119,7 @@ class RayHead:
             [
                 sys.executable,
                 "-m",
-                "ray_provider.keeper",
+                "ray_provider.cli.keeper",
                 f"--namespace={namespace}",
                 f"--check-seconds={check_seconds}",
                 f"--address={self.address}",
@@ -135,7 +135,7 @@ class RayHead:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
                 raise RuntimeError(
-                    f"ray_provider.keeper did not become ready:\n{self.keeper_log.read_text()}"
+                    f"ray_provider.cli.keeper did not become ready:\n{self.keeper_log.read_text()}"
                 )
             time.sleep(0.2)
         self.keeper_pid = process.pid

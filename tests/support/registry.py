@@ -8,8 +8,8 @@ from typing import Any
 
 from ray import cloudpickle
 
-from ray_provider.deployment import current
-from ray_provider.reference import RayResultRef
+from ray_provider.client.deployment import current
+from ray_provider.client.reference import RayResultRef
 from ray_provider.runtime.execute import RefSlot, TaskReport
 from ray_provider.runtime.keys import new_generation, run_key
 

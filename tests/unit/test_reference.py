@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
+from ray_provider.client.reference import MARKER, RayResultRef
 from ray_provider.exceptions import RayReferenceError
-from ray_provider.reference import MARKER, RayResultRef
 from ray_provider.runtime.keys import run_key
 from ray_provider.runtime.signing import key_id
 

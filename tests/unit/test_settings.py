@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from ray_provider.client.settings import normalize_address, settings_from_connection
 from ray_provider.exceptions import RayConnectionConfigError
-from ray_provider.hooks.settings import normalize_address, settings_from_connection
 
 
 def connection(host="local", port=None, password=None, extra=None, conn_type="ray"):

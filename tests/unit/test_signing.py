@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ray_provider import deployment
+from ray_provider.client import deployment
 from ray_provider.exceptions import RayDeploymentKeyError
 from ray_provider.runtime import signing
 from ray_provider.runtime.keys import UNKEYED_DEPLOYMENT

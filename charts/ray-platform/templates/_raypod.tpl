@@ -81,12 +81,12 @@ spec:
             command: ["/bin/sh", "-c", "ray stop"]
     {{- if and .head $root.Values.ray.keeper.enabled }}
     {{- /* A driver that creates the provider's result registry and stays connected, so Ray
-    keeps reusing worker processes between @task.ray tasks (see ray_provider.keeper). It
+    keeps reusing worker processes between @task.ray tasks (see ray_provider.cli.keeper). It
     shares the head's /tmp/ray (raylet sockets) and /dev/shm (object store). */}}
     - name: registry-keeper
       image: {{ .image }}
       imagePullPolicy: {{ $root.Values.image.pullPolicy }}
-      command: ["python", "-m", "ray_provider.keeper"]
+      command: ["python", "-m", "ray_provider.cli.keeper"]
       args:
         - --address=127.0.0.1:6379
         - --namespace={{ $root.Values.ray.namespace }}

@@ -3,7 +3,7 @@
 Runs in the scheduler, which decides run states. It finds the run's ``@task.ray`` references in
 its XComs (so it contacts only the Ray connections the run used, and nothing at all for runs
 without Ray tasks) and asks each registry to drop the run's results. The Ray call happens in a
-child process (``python -m ray_provider.release``), never in the scheduler itself: a scheduler
+child process (``python -m ray_provider.cli.release``), never in the scheduler itself: a scheduler
 that had joined Ray would pass a broken Ray state to every process it forks. If the release
 fails, the registry's TTL frees the results later.
 """
@@ -20,8 +20,8 @@ from typing import Any
 
 from airflow.listeners import hookimpl
 
+from ray_provider.client.reference import RayResultRef
 from ray_provider.exceptions import RayReferenceError
-from ray_provider.reference import RayResultRef
 from ray_provider.runtime.keys import run_key
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def release_run_results(
     Only this deployment's results are released, and only those made before ``ended_at``
     (epoch seconds): a task cleared after the run ended keeps its new result.
     """
-    from ray_provider.deployment import current
+    from ray_provider.client.deployment import current
     from ray_provider.hooks.ray import RayHook
 
     key = run_key(current().id, dag_id, run_id)
@@ -84,7 +84,7 @@ def _release_in_child(dag_id: str, run_id: str, ended_at: float) -> None:
         command = [
             sys.executable,
             "-m",
-            "ray_provider.release",
+            "ray_provider.cli.release",
             f"--ended-at={ended_at}",
             dag_id,
             run_id,

@@ -16,8 +16,8 @@ from typing import Any
 
 from airflow.sdk.bases.xcom import BaseXCom
 
+from ray_provider.client.reference import RayResultRef
 from ray_provider.exceptions import RayArgumentError
-from ray_provider.reference import RayResultRef
 
 # A plain task pulling more than this from Ray is refused (``xcom_materialize_max_bytes``).
 DEFAULT_MATERIALIZE_LIMIT = 2 * 1024**3
@@ -71,7 +71,7 @@ def resolve(value: Any) -> Any:
         return value
     if not _materialize_results.get():
         return ref
-    from ray_provider.deployment import current
+    from ray_provider.client.deployment import current
     from ray_provider.hooks.ray import RayHook, human_size
 
     deployment = current()

@@ -14,8 +14,8 @@ from typing import Any
 
 from ray import cloudpickle
 
+from ray_provider.client.reference import RayResultRef
 from ray_provider.exceptions import RayArgumentError
-from ray_provider.reference import RayResultRef
 from ray_provider.runtime.execute import RefSlot
 
 # Context values a Ray callable may ask for by name: plain data that means the same remotely.

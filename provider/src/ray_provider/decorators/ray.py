@@ -34,6 +34,8 @@ from airflow.sdk.bases.decorator import DecoratedOperator, task_decorator_factor
 from airflow.sdk.definitions.context import KNOWN_CONTEXT_KEYS, context_merge
 from ray import cloudpickle
 
+from ray_provider.client.deployment import current as current_deployment
+from ray_provider.client.reference import RayResultRef
 from ray_provider.decorators.options import loggable_options, ray_options
 from ray_provider.decorators.payload import (
     build_payload,
@@ -41,11 +43,9 @@ from ray_provider.decorators.payload import (
     extract_upstream,
     select_context,
 )
-from ray_provider.deployment import current as current_deployment
 from ray_provider.exceptions import RayArgumentError, RayRemoteTaskError, RayResultSupersededError
 from ray_provider.hooks.checkpoint_store import CheckpointStoreHook, split_s3_uri
 from ray_provider.hooks.ray import RayHook, Watch, human_size
-from ray_provider.reference import RayResultRef
 from ray_provider.runtime import capacity
 from ray_provider.runtime.keys import new_generation, result_key, run_key
 from ray_provider.xcom import references_only

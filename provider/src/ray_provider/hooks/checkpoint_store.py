@@ -5,7 +5,7 @@ the keys; extra ``endpoint_url`` points at MinIO or any S3-compatible server (AW
 absent); extra ``region_name`` defaults to us-east-1. The bucket and prefix come from extra
 ``checkpoint_bucket`` / ``checkpoint_prefix`` or from a ``checkpoint_path`` such as
 ``s3://bucket/prefix`` given to the task, which wins. Under that prefix each deployment has its
-own folder (named by its id, see ``ray_provider.deployment``), and each try of a task its own.
+own folder (named by its id, see ``ray_provider.client.deployment``), and each try its own.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from urllib.parse import urlparse
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from ray_provider import deployment
+from ray_provider.client import deployment
 from ray_provider.exceptions import CheckpointConfigError
-from ray_provider.runtime import checkpoint as ckpt
+from ray_provider.runtime import checkpoint_io as ckpt
 from ray_provider.runtime.store import StoreConfig
 
 DEFAULT_PREFIX = "checkpoints"

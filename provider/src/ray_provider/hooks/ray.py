@@ -16,6 +16,9 @@ import ray
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
+from ray_provider.client import connect as _connect
+from ray_provider.client.reference import RayResultRef
+from ray_provider.client.settings import RaySettings, settings_from_connection
 from ray_provider.exceptions import (
     CheckpointRestoreError,
     CheckpointWriteError,
@@ -24,9 +27,6 @@ from ray_provider.exceptions import (
     RayResultLostError,
     RayResultSupersededError,
 )
-from ray_provider.hooks import connect as _connect
-from ray_provider.hooks.settings import RaySettings, settings_from_connection
-from ray_provider.reference import RayResultRef
 from ray_provider.runtime import capacity
 from ray_provider.runtime.errors import (
     RegistryRetiredError,
@@ -154,7 +154,7 @@ class RayHook(BaseHook):
                 self.log.warning(
                     "Created the result registry from this task's Ray job: once this task "
                     "exits, Ray starts a new worker process for every later @task.ray task "
-                    "(seconds each). Run `python -m ray_provider.keeper --address %s` next to "
+                    "(seconds each). Run `python -m ray_provider.cli.keeper --address %s` next to "
                     "the Ray head (make demo and the Helm chart do) to keep workers warm.",
                     self.settings.address,
                 )
@@ -189,7 +189,7 @@ class RayHook(BaseHook):
         """``call(registry)``, again on the new registry if a keeper is replacing this one.
 
         A keeper retires a registry only while it holds no results, then kills it and creates
-        its own (``ray_provider.keeper``); a submission that meets the retired one waits for
+        its own (``ray_provider.cli.keeper``); a submission that meets the retired one waits for
         the new one. If the keeper vanished in between, the retired (empty) one is removed here.
         """
         deadline = time.monotonic() + REGISTRY_HANDOVER_SECONDS

@@ -32,7 +32,7 @@ class ResultSupersededError(RayProviderRuntimeError):
 
 
 class RegistryRetiredError(RayProviderRuntimeError):
-    """The registry handed over to a new one (started by ``ray_provider.keeper``): resubmit."""
+    """The registry handed over to a new one (started by ``ray_provider.cli.keeper``): resubmit."""
 
 
 def missing_keys_of(exc: BaseException) -> list[str]:

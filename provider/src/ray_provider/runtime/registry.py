@@ -13,9 +13,9 @@ by the TTL sweep (each entry with its connection's ``result_ttl_seconds``), whic
 first; neither drops a result whose Ray task is still running.
 
 The actor's Ray job is the job of the driver that created it, and Ray keeps idle worker
-processes for reuse only while that job's driver is alive. ``python -m ray_provider.keeper``
+processes for reuse only while that job's driver is alive. ``python -m ray_provider.cli.keeper``
 is such a driver; without it the first Airflow task creates the registry and, once that task
-exits, every callable waits for a fresh worker process (see ``ray_provider.keeper``).
+exits, every callable waits for a fresh worker process (see ``ray_provider.cli.keeper``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 import ray
 
 from ray_provider.runtime import capacity
-from ray_provider.runtime.checkpoint import read_checkpoint, write_checkpoint
+from ray_provider.runtime.checkpoint_io import read_checkpoint, write_checkpoint
 from ray_provider.runtime.errors import (
     RegistryRetiredError,
     ResultNotFoundError,

@@ -1,9 +1,9 @@
-"""List or delete checkpoints: ``python -m ray_provider.checkpoints list|delete ...``.
+"""List or delete checkpoints: ``python -m ray_provider.cli.checkpoints list|delete ...``.
 
 Examples::
 
-    python -m ray_provider.checkpoints list --conn-id s3_checkpoints --dag-id higgs_xgboost
-    python -m ray_provider.checkpoints delete --conn-id s3_checkpoints --dag-id higgs_xgboost \\
+    python -m ray_provider.cli.checkpoints list --conn-id s3_checkpoints --dag-id higgs_xgboost
+    python -m ray_provider.cli.checkpoints delete --conn-id s3_checkpoints --dag-id higgs_xgboost \\
         --run-id manual__2026-11-25T16:00:00+00:00
 
 Nothing is ever deleted except by this command or ``CheckpointStoreHook.delete_checkpoints``.
@@ -20,7 +20,7 @@ from ray_provider.hooks.ray import human_size
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m ray_provider.checkpoints",
+        prog="python -m ray_provider.cli.checkpoints",
         description="List or delete the checkpoints that @task.ray(checkpoint=True) wrote.",
     )
     parser.add_argument("action", choices=["list", "delete"])

@@ -1,4 +1,4 @@
-"""Release one DAG run's results from Ray: ``python -m ray_provider.release DAG RUN [CONN...]``.
+"""Release one DAG run's results from Ray: ``python -m ray_provider.cli.release DAG RUN [CONN...]``.
 
 Used by the run-end listener (in a child process) and by hand, e.g. for a run whose scheduler
 died before the run ended. Without connection ids, ``ray_default`` is used.
@@ -13,7 +13,7 @@ from ray_provider.listeners import release_run_results
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ray_provider.release", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m ray_provider.cli.release", description=__doc__)
     parser.add_argument(
         "--ended-at",
         type=float,

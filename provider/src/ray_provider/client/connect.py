@@ -25,13 +25,13 @@ from pathlib import Path
 
 import ray
 
+from ray_provider.client.settings import RaySettings
 from ray_provider.exceptions import (
     RayAuthError,
     RayConnectionConfigError,
     RayUnreachableError,
     RayVersionMismatchError,
 )
-from ray_provider.hooks.settings import RaySettings
 
 log = logging.getLogger(__name__)
 
