@@ -42,8 +42,8 @@ test-unit: setup ## Run only the fast tests that start no servers
 	$(VENV)/bin/python -m pytest tests/unit $(PYTEST_ARGS)
 
 lint: setup ## Check style with ruff
-	$(VENV)/bin/ruff check provider dags tests bench
-	$(VENV)/bin/ruff format --check provider dags tests bench
+	$(VENV)/bin/ruff check provider devstack dags tests bench
+	$(VENV)/bin/ruff format --check provider devstack dags tests bench
 
 bench: setup ## Run the benchmarks; results (JSON, markdown, PNG) go to bench/results/
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
@@ -53,10 +53,10 @@ bench-gpu: setup ## On a machine with an NVIDIA GPU: xgboost on CUDA vs CPU, and
 
 demo: setup ## Run the HIGGS pipeline end to end here (ROWS=, SOURCE=, ROUNDS=, ACTORS=, USE_GPU=1)
 	ROWS="$(ROWS)" SOURCE="$(SOURCE)" ROUNDS="$(ROUNDS)" ACTORS="$(ACTORS)" USE_GPU="$(USE_GPU)" \
-		$(VENV)/bin/python -m tests.support.demo run
+		$(VENV)/bin/python -m devstack.demo run
 
 demo-stop: ## Stop the Ray head, S3 server and Airflow that make demo started
-	$(VENV)/bin/python -m tests.support.demo stop
+	$(VENV)/bin/python -m devstack.demo stop
 
 clean: ## Remove the virtual environment and local tools
 	rm -rf $(VENV) $(TOOLS_DIR)

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tests.support.airflow_stack import AirflowStack
+from devstack.airflow_stack import AirflowStack
 
 BENCH_PREFIX = "BENCH "
 RAY_FINISHED = re.compile(r"Ray task finished in .* \(pid (\d+)\)")

@@ -23,9 +23,9 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import finish_facts, machine_facts, parse_args, summarize, timed, write_results
+from devstack.s3_server import S3Server
 from ray_provider.runtime.checkpoint_io import read_checkpoint, write_checkpoint
 from ray_provider.runtime.store import StoreConfig
-from tests.support.s3_server import S3Server
 
 
 class _BufferReader:

@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT
-from tests.support.airflow_stack import AirflowStack
-from tests.support.processes import free_port
-from tests.support.ray_head import RayHead
-from tests.support.s3_server import S3Server
+from devstack.airflow_stack import AirflowStack
+from devstack.processes import free_port
+from devstack.ray_head import RayHead
+from devstack.s3_server import S3Server
 
 DAG_SOURCES = (ROOT / "dags", ROOT / "bench" / "dags")
 

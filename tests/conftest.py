@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.airflow_stack import AirflowStack
-from tests.support.ray_head import RayHead
-from tests.support.s3_server import S3Server
+from devstack.airflow_stack import AirflowStack
+from devstack.ray_head import RayHead
+from devstack.s3_server import S3Server
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DAGS = Path(__file__).resolve().parent / "dags"

@@ -12,9 +12,9 @@ import json
 
 import pytest
 
+from devstack.processes import wait_until
 from ray_provider.client.reference import RayResultRef
 from tests.dags.fault_data import checksum, make_value
-from tests.support.processes import wait_until
 
 pytestmark = pytest.mark.airflow
 EXPECTED = checksum(make_value())

@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from tests.support.processes import wait_until
+from devstack.processes import wait_until
 
 pytestmark = pytest.mark.airflow
 

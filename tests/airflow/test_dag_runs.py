@@ -12,7 +12,7 @@ from datetime import datetime
 import psutil
 import pytest
 
-from tests.support.processes import wait_until
+from devstack.processes import wait_until
 from tests.support.registry import run_key_of
 
 pytestmark = pytest.mark.airflow

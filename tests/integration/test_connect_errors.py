@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from tests.support.processes import free_port
+from devstack.processes import free_port
 from tests.support.snippets import run_python
 
 CONNECT = """

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.ray_head import RayHead
+from devstack.ray_head import RayHead
 
 ROOT = Path(__file__).resolve().parents[2]
 

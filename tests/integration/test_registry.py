@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from tests.support.processes import pid_alive, wait_until
+from devstack.processes import pid_alive, wait_until
 from tests.support.registry import RefSlot, plasma_usage, run_key_of, run_task, wait_for_file
 
 

@@ -59,7 +59,7 @@ def wait_for_file(path: str, timeout: float = 300) -> str:
     """A Ray callable that holds its worker until ``path`` exists (a gate the test opens)."""
     from pathlib import Path
 
-    from tests.support.processes import wait_until
+    from devstack.processes import wait_until
 
     wait_until(Path(path).exists, timeout, f"the gate file {path}", interval=0.05)
     return "released"

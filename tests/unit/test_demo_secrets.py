@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import stat
 
+from devstack.airflow_stack import AirflowStack
 from tests.support import demo
-from tests.support.airflow_stack import AirflowStack
 
 
 def test_each_stack_generates_its_own_jwt_secret_and_deployment_key(tmp_path):

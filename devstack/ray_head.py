@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.support.processes import free_port, processes_matching, stop_all
+from devstack.processes import free_port, processes_matching, stop_all
 
 RAY_BIN = str(Path(sys.executable).with_name("ray"))
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import requests
 
-from tests.support.processes import free_port, start, stop_tree, wait_until
+from devstack.processes import free_port, start, stop_tree, wait_until
 
 BIN = Path(sys.executable).parent
 FINISHED = {"success", "failed"}

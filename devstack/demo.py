@@ -6,7 +6,7 @@ scheduler, dag-processor; SQLite; connections from environment variables); trigg
 ``higgs_xgboost`` DAG through the scheduler, shows its progress, and prints the metrics and the
 URLs. The same local services the tests use. ``make demo-stop`` stops them by PID.
 
-    python -m tests.support.demo [run|stop] [--rows N] [--source S] [--rounds R] ...
+    python -m devstack.demo [run|stop] [--rows N] [--source S] [--rounds R] ...
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-from tests.support.airflow_stack import AirflowStack
-from tests.support.processes import free_port, pid_alive, port_open, stop_tree
-from tests.support.ray_head import RayHead
-from tests.support.s3_server import S3Server
+from devstack.airflow_stack import AirflowStack
+from devstack.processes import free_port, pid_alive, port_open, stop_tree
+from devstack.ray_head import RayHead
+from devstack.s3_server import S3Server
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 STATE_DIR = ROOT / ".demo"
 STATE_FILE = STATE_DIR / "state.json"
 DAG_ID = "higgs_xgboost"

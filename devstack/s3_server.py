@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.processes import free_port, port_open, start, stop_tree, wait_until
+from devstack.processes import free_port, port_open, start, stop_tree, wait_until
 
 RCLONE = str(Path(sys.executable).with_name("rclone"))
 
