@@ -41,9 +41,10 @@ test: setup tools ## Run the whole test suite (starts its own Ray head, S3 serve
 test-unit: setup ## Run only the fast tests that start no servers
 	$(VENV)/bin/python -m pytest tests/unit $(PYTEST_ARGS)
 
-lint: setup ## Check style with ruff
+lint: setup ## Check style with ruff; check that runtime/ never imports Airflow (import-linter)
 	$(VENV)/bin/ruff check provider devstack dags tests bench
 	$(VENV)/bin/ruff format --check provider devstack dags tests bench
+	$(VENV)/bin/lint-imports
 
 bench: setup ## Run the benchmarks; results (JSON, markdown, PNG) go to bench/results/
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
