@@ -48,7 +48,7 @@ def xcom_value(airflow, dag_id, run_id, task_id):
 def assert_released(hook, dag_id, run_id):
     prefix = run_key_of(dag_id, run_id) + "/"
     wait_until(
-        lambda: not any(k.startswith(prefix) for k in hook.registry_stats()["keys"]),
+        lambda: not any(k.startswith(prefix) for k in hook.results().stats()["keys"]),
         120,
         f"the results of {dag_id}/{run_id} to be released",
     )

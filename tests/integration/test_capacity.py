@@ -15,25 +15,19 @@ import time
 import pytest
 from ray import cloudpickle
 
+from ray_provider.client.results import Watch
 from ray_provider.exceptions import RayResourceError
-from ray_provider.hooks.ray import RayHook, Watch
+from ray_provider.hooks.ray import RayHook
 from ray_provider.runtime import capacity
-from ray_provider.runtime.keys import new_generation
-from tests.support.registry import run_key_of, wait_for_file
+from tests.support.registry import wait_for_file
 
 
 def submit(hook, task_id, function, *args, **options):
-    key = f"{run_key_of('capacity', 'r1')}/{task_id}/-1"
-    generation = new_generation()
-    report_ref = hook.submit(
-        key=key,
-        run_key=run_key_of("capacity", "r1"),
-        generation=generation,
-        payload=cloudpickle.dumps((function, args, {})),
-        upstream=[],
-        options=options,
-    )
-    return key, generation, report_ref
+    """Submit without waiting (``RayResults.run`` would wait): the slot and the report's ref."""
+    results = hook.results()
+    slot = results.new_result("capacity", "r1", task_id)
+    report_ref = results.submit(slot, cloudpickle.dumps((function, args, {})), options=options)
+    return slot, report_ref
 
 
 @pytest.mark.parametrize(
@@ -46,11 +40,11 @@ def submit(hook, task_id, function, *args, **options):
 )
 def test_a_request_no_node_can_hold_fails_before_submission(hook, options, named):
     with pytest.raises(RayResourceError) as info:
-        hook.check_feasible(options, "capacity.too_big")
+        hook.results().check_feasible(options, "capacity.too_big")
     message = str(info.value)
     assert named in message and "largest:" in message and "CPU 4" in message
     assert "no autoscaler" in message
-    hook.check_feasible({"num_cpus": 4}, "capacity.fits")  # the largest node is enough
+    hook.results().check_feasible({"num_cpus": 4}, "capacity.fits")  # the largest node is enough
 
 
 def test_a_task_that_never_starts_fails_after_the_pending_timeout(
@@ -61,23 +55,23 @@ def test_a_task_that_never_starts_fails_after_the_pending_timeout(
     monkeypatch.setenv("AIRFLOW_CONN_RAY_IMPATIENT", json.dumps(conn))
     impatient = RayHook("ray_impatient")
     gate = tmp_path / "gate"
-    _, _, blocker = submit(hook, "blocker", wait_for_file, str(gate), num_cpus=3)
+    _, blocker = submit(hook, "blocker", wait_for_file, str(gate), num_cpus=3)
     try:
-        key, generation, report_ref = submit(impatient, "waiter", lambda: 1, num_cpus=2)
-        watch = Watch(key, generation, {"CPU": 2.0}, "capacity.waiter")
+        slot, report_ref = submit(impatient, "waiter", lambda: 1, num_cpus=2)
+        watch = Watch(slot.key, slot.generation, {"CPU": 2.0}, "capacity.waiter")
         started = time.monotonic()
         with pytest.raises(RayResourceError) as info:
-            impatient.wait(report_ref, poll_seconds=30, watch=watch)
+            impatient.results().wait(report_ref, poll_seconds=30, watch=watch)
         assert time.monotonic() - started < 30
         message = str(info.value)
         assert "waited" in message and "never started" in message and "{CPU 2}" in message
         assert "CPU 1" in message  # what is free: 4 - 3
         assert "pending_timeout_seconds" in message
-        assert key not in hook.registry_stats()["keys"]  # cancelled and forgotten
+        assert slot.key not in hook.results().stats()["keys"]  # cancelled and forgotten
     finally:
         gate.touch()
-    assert hook.wait(blocker).ok
-    hook.release_run(run_key_of("capacity", "r1"))
+    assert hook.results().wait(blocker).ok
+    hook.results().release_run("capacity", "r1")
 
 
 def start_actors_and_wait(count: int, cpus: float) -> int:
@@ -96,7 +90,7 @@ def start_actors_and_wait(count: int, cpus: float) -> int:
 def test_work_stuck_behind_its_own_task_is_explained_within_a_minute(hook):
     # 3 actors x 2 CPUs on 4 CPUs (the task lends its own CPU back while it waits in ray.get):
     # the third actor can never start, and the task waits for it for ever.
-    key, generation, report_ref = submit(hook, "stuck", start_actors_and_wait, 3, 2, num_cpus=1)
+    slot, report_ref = submit(hook, "stuck", start_actors_and_wait, 3, 2, num_cpus=1)
     warnings: list[str] = []
     warned = threading.Event()
 
@@ -104,12 +98,12 @@ def test_work_stuck_behind_its_own_task_is_explained_within_a_minute(hook):
         warnings.append(message)
         warned.set()
 
-    watch = Watch(key, generation, {"CPU": 1.0}, "capacity.stuck", warn)
+    watch = Watch(slot.key, slot.generation, {"CPU": 1.0}, "capacity.stuck", warn)
     outcome: list[BaseException] = []
 
     def waiting() -> None:
         try:
-            outcome.append(hook.wait(report_ref, poll_seconds=30, watch=watch))
+            outcome.append(hook.results().wait(report_ref, poll_seconds=30, watch=watch))
         except BaseException as exc:  # the cancellation below
             outcome.append(exc)
 
@@ -120,7 +114,7 @@ def test_work_stuck_behind_its_own_task_is_explained_within_a_minute(hook):
         assert warned.wait(90), "no warning about the stuck actor within 90 s"
         assert time.monotonic() - started < 65
     finally:
-        hook.cancel(key, generation)
+        hook.results().cancel(slot)
         waiter.join(60)
     message = warnings[0]
     assert "waiting for resources that no node has free" in message
@@ -129,7 +123,7 @@ def test_work_stuck_behind_its_own_task_is_explained_within_a_minute(hook):
     assert not waiter.is_alive(), "the wait should end once the task is cancelled"
     [report] = outcome
     assert isinstance(report, BaseException) or not report.ok
-    hook.release_run(run_key_of("capacity", "r1"))
+    hook.results().release_run("capacity", "r1")
 
 
 def test_stall_message_needs_work_that_fits_no_node_now():

@@ -45,16 +45,16 @@ def test_result_outlives_the_process_that_asked_for_it(hook):
 
     line = next(x for x in producer.stdout.splitlines() if x.startswith("REF "))
     ref = RayResultRef.from_xcom(json.loads(line[4:]))
-    assert hook.materialize(ref) == list(range(1000))
-    assert hook.release_run(run_key_of("own", "r1")) == 1
+    assert hook.results().materialize(ref) == list(range(1000))
+    assert hook.results().release_run("own", "r1") == 1
 
 
 def test_consumer_gets_the_producers_object(hook):
     produced, _ = run_task(hook, "pass", "r1", "make", make_array, 16)
     total, report = run_task(hook, "pass", "r1", "sum", array_sum, RefSlot(0), upstream=[produced])
     assert report.ok, report.traceback
-    assert hook.materialize(total) == 16 * 1024 * 1024 / 8
-    assert hook.release_run(run_key_of("pass", "r1")) == 2
+    assert hook.results().materialize(total) == 16 * 1024 * 1024 / 8
+    assert hook.results().release_run("pass", "r1") == 2
 
 
 def test_modin_frame_survives_its_worker_being_killed(hook):
@@ -69,7 +69,7 @@ def test_modin_frame_survives_its_worker_being_killed(hook):
 
     produced, report = run_task(hook, "modin", "r1", "make", make_modin)
     assert report.ok, report.traceback
-    pid = hook.materialize(produced)["pid"]
+    pid = hook.results().materialize(produced)["pid"]
     os.kill(pid, signal.SIGKILL)
     wait_until(lambda: not pid_alive(pid), 30, f"Ray worker {pid} to die")
 
@@ -81,14 +81,14 @@ def test_modin_frame_survives_its_worker_being_killed(hook):
 
     checked, report = run_task(hook, "modin", "r1", "check", check, RefSlot(0), upstream=[produced])
     assert report.ok, report.traceback
-    module, is_modin, total = hook.materialize(checked)
+    module, is_modin, total = hook.results().materialize(checked)
     assert is_modin, module
     assert total == sum(range(30_000))
     # A plain (Airflow-side) reader gets the same type as a Ray consumer.
     import modin.pandas as mpd
 
-    assert isinstance(hook.materialize(produced)["frame"], mpd.DataFrame)
-    hook.release_run(run_key_of("modin", "r1"))
+    assert isinstance(hook.results().materialize(produced)["frame"], mpd.DataFrame)
+    hook.results().release_run("modin", "r1")
 
 
 def test_nested_refs_that_cannot_be_reowned_are_refused(hook):
@@ -105,7 +105,7 @@ def test_nested_refs_that_cannot_be_reowned_are_refused(hook):
     assert not report.ok
     assert report.error_type.endswith("NestedObjectRefError")
     assert "ray.get" in report.error_message
-    hook.release_run(run_key_of("nested", "r1"))
+    hook.results().release_run("nested", "r1")
 
 
 def test_bare_nested_refs_are_resolved(hook):
@@ -116,8 +116,39 @@ def test_bare_nested_refs_are_resolved(hook):
 
     ref, report = run_task(hook, "nested", "r2", "make", make_refs)
     assert report.ok, report.traceback
-    assert hook.materialize(ref) == {"parts": [0, 1, 2]}
-    hook.release_run(run_key_of("nested", "r2"))
+    assert hook.results().materialize(ref) == {"parts": [0, 1, 2]}
+    hook.results().release_run("nested", "r2")
+
+
+def test_namedtuple_and_ordered_dict_keep_their_types_through_ray(hook):
+    """Arguments (with an upstream slot inside) and results cross Ray as their own types."""
+    from collections import OrderedDict, namedtuple
+
+    Batch = namedtuple("Batch", ["features", "rounds"])  # local: pickled by value
+
+    def make():
+        return OrderedDict([("z", Batch([1, 2], 3)), ("a", 1)])
+
+    def inspect(batch, options):
+        return (
+            type(batch).__name__,
+            type(options).__name__,
+            list(options),
+            type(batch.features).__name__,
+            batch.rounds,
+        )
+
+    produced, report = run_task(hook, "walk", "r1", "make", make)
+    assert report.ok, report.traceback
+    made = hook.results().materialize(produced)
+    assert type(made) is OrderedDict and list(made) == ["z", "a"]
+    assert type(made["z"]).__name__ == "Batch" and made["z"].rounds == 3
+    arguments = (Batch(RefSlot(0), 5), OrderedDict([("b", RefSlot(0)), ("a", 2)]))
+    seen, report = run_task(hook, "walk", "r1", "inspect", inspect, *arguments, upstream=[produced])
+    assert report.ok, report.traceback
+    expected = ("Batch", "OrderedDict", ["b", "a"], "OrderedDict", 5)
+    assert hook.results().materialize(seen) == expected
+    hook.results().release_run("walk", "r1")
 
 
 def test_unserializable_result_is_a_clear_error(hook):
@@ -140,8 +171,8 @@ def test_object_store_is_flat_over_20_runs(hook, ray_head):
         total, report = run_task(
             hook, "soak", f"r{run}", "sum", array_sum, RefSlot(0), upstream=[produced]
         )
-        assert report.ok and hook.materialize(total) == 64 * 1024 * 1024 / 8
-        assert hook.release_run(run_key_of("soak", f"r{run}")) == 2
+        assert report.ok and hook.results().materialize(total) == 64 * 1024 * 1024 / 8
+        assert hook.results().release_run("soak", f"r{run}") == 2
         used, _ = wait_until(
             lambda: (u := plasma_usage(ray_head.address))[0] < 64 and u,
             30,
@@ -150,8 +181,8 @@ def test_object_store_is_flat_over_20_runs(hook, ray_head):
         usages.append(used)
         baseline = used if baseline is None else baseline
     assert max(usages) - min(usages) < 16, usages
-    assert hook.registry_stats()["results"] == 0 or not any(
-        k.startswith(run_key_of("soak", "")) for k in hook.registry_stats()["keys"]
+    assert hook.results().stats()["results"] == 0 or not any(
+        k.startswith(run_key_of("soak", "")) for k in hook.results().stats()["keys"]
     )
 
 
@@ -160,19 +191,20 @@ def test_two_deployments_with_the_same_run_keep_their_own_values(hook, monkeypat
     from ray_provider.client.deployment import ENV
 
     run = "scheduled__2026-12-01T00:00:00+00:00"
-    monkeypatch.setenv(ENV, "deployment A's key, long enough to be accepted")
+    key_a, key_b = (f"deployment {n}'s key, long enough to be accepted" for n in "AB")
+    monkeypatch.setenv(ENV, key_a)
     ref_a, _ = run_task(hook, "same_dag", run, "make", lambda: "value of A")
-    run_a = run_key_of("same_dag", run)
-    monkeypatch.setenv(ENV, "deployment B's key, long enough to be accepted")
+    monkeypatch.setenv(ENV, key_b)
     ref_b, _ = run_task(hook, "same_dag", run, "make", lambda: "value of B")
-    run_b = run_key_of("same_dag", run)
-    assert ref_a.key != ref_b.key and run_a != run_b
-    assert hook.materialize(ref_a) == "value of A"
-    assert hook.materialize(ref_b) == "value of B"
+    assert ref_a.key != ref_b.key and ref_a.run_key != ref_b.run_key
+    assert hook.results().materialize(ref_a) == "value of A"
+    assert hook.results().materialize(ref_b) == "value of B"
     # A's run ends: only A's results go.
-    assert hook.release_run(run_a) == 1
-    assert hook.materialize(ref_b) == "value of B"
-    assert hook.release_run(run_b) == 1
+    monkeypatch.setenv(ENV, key_a)
+    assert hook.results().release_run("same_dag", run) == 1
+    assert hook.results().materialize(ref_b) == "value of B"
+    monkeypatch.setenv(ENV, key_b)
+    assert hook.results().release_run("same_dag", run) == 1
 
 
 def test_a_zombie_try_cannot_touch_its_retrys_result(hook):
@@ -182,13 +214,13 @@ def test_a_zombie_try_cannot_touch_its_retrys_result(hook):
     first, _ = run_task(hook, "zombie", "r1", "make", lambda: "first try")
     retry, _ = run_task(hook, "zombie", "r1", "make", lambda: "second try")
     assert first.key == retry.key and first.generation != retry.generation
-    assert hook.discard(first.key, first.generation) is False
-    hook.cancel(first.key, first.generation)
-    assert hook.describe(first.key, first.generation, "builtins.str", 1) is False
-    assert hook.materialize(retry) == "second try"
+    assert hook.results().discard(first) is False
+    hook.results().cancel(first)
+    assert hook.results().describe(first, "builtins.str", 1) is False
+    assert hook.results().materialize(retry) == "second try"
     with pytest.raises(RayResultSupersededError, match="ran again"):
-        hook.materialize(first)
-    assert hook.release_run(run_key_of("zombie", "r1")) == 1
+        hook.results().materialize(first)
+    assert hook.results().release_run("zombie", "r1") == 1
 
 
 def short_ttl_hook(ray_head, monkeypatch, seconds):
@@ -208,34 +240,27 @@ def test_release_and_sweep_spare_later_tries_and_running_tasks(
     import ray
     from ray import cloudpickle
 
-    from ray_provider.runtime.keys import new_generation
-
     ended_at = time.time() - 60  # the run ended a minute ago; this try started since
     ref, _ = run_task(hook, "late", "r1", "make", lambda: "made after the run ended")
-    assert hook.release_run(run_key_of("late", "r1"), ended_at) == 0
-    assert hook.materialize(ref) == "made after the run ended"
+    assert hook.results().release_run("late", "r1", ended_at) == 0
+    assert hook.results().materialize(ref) == "made after the run ended"
 
     # A task still running, with a TTL long past: neither release nor sweep drops it.
     short = short_ttl_hook(ray_head, monkeypatch, 0.001)
     gate = tmp_path / "gate"
-    key, generation = ref.key.replace("/make/", "/slow/"), new_generation()
-    report_ref = short.submit(
-        key=key,
-        run_key=ref.run_key,
-        generation=generation,
-        payload=cloudpickle.dumps((wait_for_file, (str(gate),), {})),
-        upstream=[],
-        options={"num_cpus": 0.1},
+    slow = short.results().new_result("late", "r1", "slow")
+    report_ref = short.results().submit(
+        slow, cloudpickle.dumps((wait_for_file, (str(gate),), {})), options={"num_cpus": 0.1}
     )
-    assert hook.release_run(ref.run_key) == 1  # only the finished one
-    ray.get(short.registry().sweep.remote())
-    assert key in hook.registry_stats()["keys"]
+    assert hook.results().release_run("late", "r1") == 1  # only the finished one
+    ray.get(short.results().registry().sweep.remote())
+    assert slow.key in hook.results().stats()["keys"]
     gate.touch()
-    assert short.wait(report_ref).ok
+    assert short.results().wait(report_ref).ok
     wait_until(
         lambda: (
-            ray.get(short.registry().sweep.remote()) >= 0
-            and key not in hook.registry_stats()["keys"]
+            ray.get(short.results().registry().sweep.remote()) >= 0
+            and slow.key not in hook.results().stats()["keys"]
         ),
         30,
         "the finished, expired result to be swept",
@@ -251,14 +276,14 @@ def test_the_connections_result_ttl_is_honoured(hook, ray_head, monkeypatch):
     keeps, _ = run_task(hook, "ttl", "long", "make", lambda: 2)
     wait_until(
         lambda: (
-            ray.get(short.registry().sweep.remote()) >= 0
-            and ref.key not in hook.registry_stats()["keys"]
+            ray.get(short.results().registry().sweep.remote()) >= 0
+            and ref.key not in hook.results().stats()["keys"]
         ),
         30,
         "the 1-second result to expire",
     )
-    assert keeps.key in hook.registry_stats()["keys"]
-    hook.release_run(run_key_of("ttl", "long"))
+    assert keeps.key in hook.results().stats()["keys"]
+    hook.results().release_run("ttl", "long")
 
 
 def test_a_plain_task_may_not_pull_a_value_over_the_limit(hook, monkeypatch):
@@ -272,7 +297,7 @@ def test_a_plain_task_may_not_pull_a_value_over_the_limit(hook, monkeypatch):
         resolve(ref.to_xcom())
     monkeypatch.setenv("AIRFLOW__RAY_PROVIDER__XCOM_MATERIALIZE_MAX_BYTES", str(2 * 1024 * 1024))
     assert float(resolve(ref.to_xcom()).sum()) == 1024 * 1024 / 8
-    hook.release_run(run_key_of("limit", "r1"))
+    hook.results().release_run("limit", "r1")
 
 
 def test_an_edited_reference_is_refused_by_the_xcom_backend(hook):
@@ -286,4 +311,4 @@ def test_an_edited_reference_is_refused_by_the_xcom_backend(hook):
     with pytest.raises(RayReferenceError, match="signature"):
         resolve(edited)
     assert resolve(ref.to_xcom()) == "secret value"
-    hook.release_run(run_key_of("edited", "r1"))
+    hook.results().release_run("edited", "r1")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from typing import Any
 
 from ray import cloudpickle
@@ -11,11 +10,11 @@ from ray import cloudpickle
 from ray_provider.client.deployment import current
 from ray_provider.client.reference import RayResultRef
 from ray_provider.runtime.execute import RefSlot, TaskReport
-from ray_provider.runtime.keys import new_generation, run_key
+from ray_provider.runtime.keys import run_key
 
 
 def run_key_of(dag_id: str, run_id: str) -> str:
-    """The registry's key of a run, in this process's deployment."""
+    """The registry's key of a run, in this process's deployment (as the registry lists it)."""
     return run_key(current().id, dag_id, run_id)
 
 
@@ -29,30 +28,18 @@ def run_task(
     upstream: list[RayResultRef] | None = None,
     **options: Any,
 ) -> tuple[RayResultRef, TaskReport]:
-    """Submit ``function(*args)``; ``RefSlot(i)`` in args stands for ``upstream[i]``."""
-    deployment = current()
-    ref = RayResultRef(
-        deployment=deployment.id,
-        dag_id=dag_id,
-        run_id=run_id,
-        task_id=task_id,
-        map_index=-1,
-        generation=new_generation(),
-        namespace=hook.settings.namespace,
-        ray_conn_id=hook.ray_conn_id,
-    )
-    report_ref = hook.submit(
-        key=ref.key,
-        run_key=ref.run_key,
-        generation=ref.generation,
-        payload=cloudpickle.dumps((function, args, {})),
-        upstream=upstream or [],
+    """Run ``function(*args)`` as ``@task.ray`` would; ``RefSlot(i)`` stands for ``upstream[i]``.
+
+    Returns the signed reference and the worker's report (a failed run's result is discarded).
+    """
+    results = hook.results()
+    run = results.run(
+        results.new_result(dag_id, run_id, task_id),
+        cloudpickle.dumps((function, args, {})),
+        upstream=upstream,
         options={"num_cpus": 1, **options},
     )
-    report = hook.wait(report_ref)
-    hook.describe(ref.key, ref.generation, report.result_type, report.result_size)
-    ref = replace(ref, result_type=report.result_type, size=report.result_size)
-    return ref.signed(deployment.key), report
+    return results.reference(run.ref), run.report
 
 
 def wait_for_file(path: str, timeout: float = 300) -> str:

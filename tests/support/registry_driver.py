@@ -14,50 +14,91 @@ import json
 import os
 import sys
 import threading
-import time
+from typing import Any
 
 import ray
 
 from ray_provider.hooks.ray import RayHook
-from ray_provider.runtime.registry import get_or_create_registry, kill_registry
-from tests.support.registry import run_key_of, run_task
+from ray_provider.runtime.registry import current_registry, get_or_create_registry, kill_registry
+from tests.support.registry import run_task
 
 
 def _pid() -> int:
     return os.getpid()
 
 
+def _handover(hook: RayHook, run_id: str) -> dict:
+    """Retire the idle registry, submit a task, and replace the registry while it waits.
+
+    Ordered by events, not by time. A refused submission makes the client look the registry up
+    again (``get_or_create_registry``, seen by the spy below): its first look finds the retired
+    one again (refused again), and at its second look the spy holds it until the replacement
+    is made, so the replacement happens while the submission is known to be waiting between
+    two tries, and the old registry refuses every submission until then.
+    """
+    from ray_provider.client import results as results_module
+
+    namespace = hook.settings.namespace
+    old = hook.results().registry()
+    assert ray.get(old.retire_if_idle.remote()), "the registry was not idle"
+    looks: list[int] = []
+    waiting = threading.Event()  # refused twice: the client waits in its next look-up
+    replaced = threading.Event()
+    look_up = results_module.get_or_create_registry
+
+    def looking_again(*args: Any, **kwargs: Any) -> Any:
+        looks.append(1)
+        if len(looks) >= 2:
+            waiting.set()
+            assert replaced.wait(timeout=120), "the registry was not replaced"
+        return look_up(*args, **kwargs)
+
+    def replace() -> None:
+        if waiting.wait(timeout=120):
+            kill_registry(namespace)
+            get_or_create_registry(namespace)
+        replaced.set()
+
+    results_module.get_or_create_registry = looking_again
+    replacer = threading.Thread(target=replace, daemon=True)
+    replacer.start()
+    try:
+        _, report = run_task(hook, "keeper", run_id, "after_handover", _pid)
+    finally:
+        results_module.get_or_create_registry = look_up
+        waiting.set()  # never leave the replacer waiting
+    replacer.join(timeout=120)
+    try:
+        ray.get(old.job_id.remote())
+        old_gone = False
+    except ray.exceptions.RayActorError:
+        old_gone = True
+    held = ray.get(current_registry(namespace).stats.remote())["results"]
+    hook.results().release_run("keeper", run_id)
+    return {
+        "ok": report.ok,
+        "looks_after_refusal": len(looks),  # each one follows a refusal by the retired registry
+        "old_gone": old_gone,
+        "held_by_replacement": held,
+    }
+
+
 def main(action: str, run_id: str = "r") -> dict:
     hook = RayHook()
     if action == "produce":
         ref, report = run_task(hook, "keeper", run_id, "produce", _pid)
-        return {"ok": report.ok, "job": ray.get(hook.registry().job_id.remote())}
+        return {"ok": report.ok, "job": ray.get(hook.results().registry().job_id.remote())}
     if action == "release":
-        return {"released": hook.release_run(run_key_of("keeper", run_id))}
+        return {"released": hook.results().release_run("keeper", run_id)}
     if action == "worker_pid":
         ref, report = run_task(hook, "keeper", run_id, "pid", _pid)
-        pid = hook.materialize(ref)
-        hook.release_run(run_key_of("keeper", run_id))
+        pid = hook.results().materialize(ref)
+        hook.results().release_run("keeper", run_id)
         return {"pid": pid}
     if action == "registry_job":
-        return {"job": ray.get(hook.registry().job_id.remote())}
+        return {"job": ray.get(hook.results().registry().job_id.remote())}
     if action == "handover":
-        old = hook.registry()
-        assert ray.get(old.retire_if_idle.remote()), "the registry was not idle"
-
-        def replace() -> None:
-            time.sleep(1.0)
-            kill_registry(hook.settings.namespace)
-            get_or_create_registry(hook.settings.namespace)
-
-        replacer = threading.Thread(target=replace)
-        replacer.start()
-        started = time.monotonic()
-        ref, report = run_task(hook, "keeper", run_id, "after_handover", _pid)
-        waited = time.monotonic() - started
-        replacer.join()
-        hook.release_run(run_key_of("keeper", run_id))
-        return {"ok": report.ok, "waited": waited}
+        return _handover(hook, run_id)
     raise SystemExit(f"unknown action {action!r}")
 
 

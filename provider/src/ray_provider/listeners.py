@@ -22,7 +22,6 @@ from airflow.listeners import hookimpl
 
 from ray_provider.client.reference import RayResultRef
 from ray_provider.exceptions import RayReferenceError
-from ray_provider.runtime.keys import run_key
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +56,12 @@ def release_run_results(
     Only this deployment's results are released, and only those made before ``ended_at``
     (epoch seconds): a task cleared after the run ended keeps its new result.
     """
-    from ray_provider.client.deployment import current
     from ray_provider.hooks.ray import RayHook
 
-    key = run_key(current().id, dag_id, run_id)
     released: dict[str, int] = {}
     for conn_id in conn_ids:
         try:
-            released[conn_id] = RayHook(conn_id).release_run(key, ended_at)
+            released[conn_id] = RayHook(conn_id).results().release_run(dag_id, run_id, ended_at)
         except Exception:
             log.warning(
                 "Could not release Ray results of %s/%s on %r; the TTL will free them.",

@@ -17,10 +17,12 @@ from typing import Any
 from airflow.sdk.bases.xcom import BaseXCom
 
 from ray_provider.client.reference import RayResultRef
+from ray_provider.config_options import (
+    DEFAULT_MATERIALIZE_LIMIT,
+    SECTION,
+    XCOM_MATERIALIZE_MAX_BYTES,
+)
 from ray_provider.exceptions import RayArgumentError
-
-# A plain task pulling more than this from Ray is refused (``xcom_materialize_max_bytes``).
-DEFAULT_MATERIALIZE_LIMIT = 2 * 1024**3
 
 _materialize_results: ContextVar[bool] = ContextVar("ray_provider_materialize", default=True)
 
@@ -50,7 +52,7 @@ def materialize_limit() -> int:
     """``[ray_provider] xcom_materialize_max_bytes``: the most a plain task may pull (0: any)."""
     from airflow.sdk import conf
 
-    raw = conf.get("ray_provider", "xcom_materialize_max_bytes", fallback=None)
+    raw = conf.get(SECTION, XCOM_MATERIALIZE_MAX_BYTES, fallback=None)
     try:
         return int(raw) if raw not in (None, "") else DEFAULT_MATERIALIZE_LIMIT
     except ValueError as exc:
@@ -72,10 +74,10 @@ def resolve(value: Any) -> Any:
     if not _materialize_results.get():
         return ref
     from ray_provider.client.deployment import current
-    from ray_provider.hooks.ray import RayHook, human_size
+    from ray_provider.client.units import human_size
+    from ray_provider.hooks.ray import RayHook
 
-    deployment = current()
-    ref.check_in_run(deployment, *_reading_run())
+    ref.check_in_run(current(), *_reading_run())
     limit = materialize_limit()
     if limit and ref.size > limit:
         raise RayArgumentError(
@@ -85,7 +87,7 @@ def resolve(value: Any) -> Any:
             "instead (it reads the value in Ray, without a copy through Airflow), or raise "
             "the limit."
         )
-    return RayHook(ref.ray_conn_id).materialize(ref)
+    return RayHook(ref.ray_conn_id).results().materialize(ref)
 
 
 class RayXComBackend(BaseXCom):

@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ray_provider.client.units import human_size
 from ray_provider.hooks.checkpoint_store import CheckpointStoreHook
-from ray_provider.hooks.ray import human_size
 
 
 def main(argv: list[str] | None = None) -> int:

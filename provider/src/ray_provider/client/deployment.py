@@ -18,13 +18,13 @@ import logging
 import os
 from dataclasses import dataclass
 
+from ray_provider.config_options import DEPLOYMENT_KEY, SECTION
 from ray_provider.exceptions import RayDeploymentKeyError
 from ray_provider.runtime import signing
 from ray_provider.runtime.keys import UNKEYED_DEPLOYMENT
 
-SECTION = "ray_provider"
-OPTION = "deployment_key"
-ENV = "AIRFLOW__RAY_PROVIDER__DEPLOYMENT_KEY"
+OPTION = DEPLOYMENT_KEY
+ENV = f"AIRFLOW__{SECTION.upper()}__{DEPLOYMENT_KEY.upper()}"
 
 log = logging.getLogger(__name__)
 _warned = False

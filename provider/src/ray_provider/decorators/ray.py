@@ -28,14 +28,13 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import ray
 from airflow.sdk import conf
 from airflow.sdk.bases.decorator import DecoratedOperator, task_decorator_factory
 from airflow.sdk.definitions.context import KNOWN_CONTEXT_KEYS, context_merge
-from ray import cloudpickle
 
-from ray_provider.client.deployment import current as current_deployment
 from ray_provider.client.reference import RayResultRef
+from ray_provider.client.results import RayResults, RemoteTraceback, remote_exception
+from ray_provider.client.units import human_size
 from ray_provider.decorators.options import loggable_options, ray_options
 from ray_provider.decorators.payload import (
     build_payload,
@@ -43,23 +42,12 @@ from ray_provider.decorators.payload import (
     extract_upstream,
     select_context,
 )
-from ray_provider.exceptions import RayArgumentError, RayRemoteTaskError, RayResultSupersededError
+from ray_provider.exceptions import RayArgumentError
 from ray_provider.hooks.checkpoint_store import CheckpointStoreHook, split_s3_uri
-from ray_provider.hooks.ray import RayHook, Watch, human_size
-from ray_provider.runtime import capacity
-from ray_provider.runtime.keys import new_generation, result_key, run_key
+from ray_provider.hooks.ray import RayHook
 from ray_provider.xcom import references_only
 
 DEFAULT_CHECKPOINT_CONN_ID = "aws_default"
-# How often a waiting task logs that the Ray task is still running.
-PROGRESS_LOG_SECONDS = 30.0
-
-
-class RemoteTraceback(Exception):
-    """Carries the traceback printed on the Ray worker (shown as the cause of the failure)."""
-
-    def __str__(self) -> str:
-        return "\n\nRemote traceback (on the Ray worker):\n" + str(self.args[0])
 
 
 class RayDecoratedOperator(DecoratedOperator):
@@ -124,9 +112,8 @@ class RayDecoratedOperator(DecoratedOperator):
         self.checkpoint_path = checkpoint_path
         if checkpoint_path:
             split_s3_uri(checkpoint_path, "checkpoint_path")
-        self._result_key: str | None = None
-        self._generation: str = ""
-        self._hook: RayHook | None = None
+        self._results: RayResults | None = None
+        self._slot: RayResultRef | None = None
         # Fail at parse time, not at run time, on resource arguments that cannot work.
         ray_options(
             name="validation",
@@ -147,53 +134,26 @@ class RayDecoratedOperator(DecoratedOperator):
         ti = context["ti"]
         label = f"{ti.dag_id}.{ti.task_id}"
         self._refuse_mapping_over_reference()
-        deployment = current_deployment()
+        results = self._results = RayHook(self.ray_conn_id).results()
         if self.checkpoint:
-            deployment.require_key(f"checkpoint=True on {label}")
-        hook = self._hook = RayHook(self.ray_conn_id)
-        settings = hook.get_conn()
-        map_index = getattr(ti, "map_index", -1)
-        map_index = -1 if map_index is None else map_index
-        key = self._result_key = result_key(
-            deployment.id, ti.dag_id, ti.run_id, ti.task_id, map_index
+            results.deployment.require_key(f"checkpoint=True on {label}")
+        results.connect()
+        slot = self._slot = results.new_result(
+            ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1)
         )
-        generation = self._generation = new_generation()
-
-        previous = hook.result_state(key) if self.checkpoint else None
-        if (
-            previous
-            and previous["awaiting_checkpoint"]
-            and hook.adopt(key, previous["generation"], generation)
-        ):
+        done = results.adopt_awaiting_checkpoint(slot) if self.checkpoint else None
+        if done is not None:
             # An earlier try computed the value and only its checkpoint failed: keep the value.
             self.log.info(
                 "Reusing the result computed by an earlier try (%s, %s bytes), kept in Ray; "
                 "only its checkpoint is written now.",
-                previous["result_type"],
-                f"{previous['size']:,}",
+                done.result_type,
+                f"{done.size:,}",
             )
-            result_type, size = previous["result_type"], previous["size"]
         else:
-            result_type, size = self._compute(context, hook, settings, deployment, label)
-
-        manifest = None
-        if self.checkpoint:
-            manifest = self._write_checkpoint(hook, ti, map_index)
-        ref = RayResultRef(
-            deployment=deployment.id,
-            dag_id=ti.dag_id,
-            run_id=ti.run_id,
-            task_id=ti.task_id,
-            map_index=map_index,
-            generation=generation,
-            namespace=settings.namespace,
-            ray_conn_id=self.ray_conn_id,
-            result_type=result_type,
-            size=size,
-            checkpoint_uri=manifest["uri"] if manifest else None,
-            checkpoint_conn_id=self.checkpoint_conn_id if manifest else None,
-            manifest_digest=manifest["digest"] if manifest else None,
-        ).signed(deployment.key)
+            done = self._compute(context, results, slot, label)
+        manifest = self._write_checkpoint(results, done) if self.checkpoint else None
+        ref = results.reference(done, manifest, self.checkpoint_conn_id)
         return self._handle_output(ref.to_xcom())
 
     def _refuse_mapping_over_reference(self) -> None:
@@ -210,30 +170,30 @@ class RayDecoratedOperator(DecoratedOperator):
             )
 
     def _checked_upstream(
-        self, upstream: list[RayResultRef], ti: Any, settings: Any, deployment: Any, label: str
+        self, upstream: list[RayResultRef], ti: Any, results: RayResults, label: str
     ) -> None:
         """Refuse upstream references this deployment did not make for this run (see check)."""
         for ref in upstream:
-            ref.check_in_run(deployment, ti.dag_id, ti.run_id)
-            if ref.namespace != settings.namespace:
+            ref.check_in_run(results.deployment, ti.dag_id, ti.run_id)
+            if ref.namespace != results.settings.namespace:
                 raise RayArgumentError(
                     f"{label}: upstream task {ref.label!r} kept its result in Ray namespace "
-                    f"{ref.namespace!r}, this task uses {settings.namespace!r} (connection "
-                    f"{self.ray_conn_id!r}). Use the same Ray connection for both tasks."
+                    f"{ref.namespace!r}, this task uses {results.settings.namespace!r} "
+                    f"(connection {self.ray_conn_id!r}). Use the same Ray connection for both "
+                    "tasks."
                 )
 
     def _compute(
-        self, context: Any, hook: RayHook, settings: Any, deployment: Any, label: str
-    ) -> tuple[str, int]:
-        """Run the callable on Ray; returns the result's (type, size)."""
+        self, context: Any, results: RayResults, slot: RayResultRef, label: str
+    ) -> RayResultRef:
+        """Run the callable on Ray; returns ``slot`` with the result's type and size."""
         ti = context["ti"]
-        key, generation = self._result_key, self._generation
         context_merge(context, self.op_kwargs)
         kwargs = select_context(
             dict(self.determine_kwargs(context)), set(self.op_kwargs), KNOWN_CONTEXT_KEYS
         )
         args, kwargs, upstream = extract_upstream(self.op_args, kwargs)
-        self._checked_upstream(upstream, ti, settings, deployment, label)
+        self._checked_upstream(upstream, ti, results, label)
         payload = build_payload(
             self.python_callable,
             args,
@@ -248,7 +208,7 @@ class RayDecoratedOperator(DecoratedOperator):
             memory=self.memory,
             resources=self.ray_resources,
             runtime_env=self.runtime_env,
-            connection_runtime_env=settings.runtime_env,
+            connection_runtime_env=results.settings.runtime_env,
         )
         if self.checkpoint:
             # A checkpointed result that Ray loses (its node died) comes back from the
@@ -260,53 +220,27 @@ class RayDecoratedOperator(DecoratedOperator):
                 "Upstream results from Ray: %s",
                 ", ".join(f"{u.label} ({u.result_type}, {u.size:,} bytes)" for u in upstream),
             )
-            hook.ensure_available(upstream)
-        hook.check_feasible(options, label)
-        watch = Watch(key, generation, capacity.request_of(options), label, self.log.warning)
-
-        def run() -> Any:
-            report_ref = hook.submit(
-                key=key,
-                run_key=run_key(deployment.id, ti.dag_id, ti.run_id),
-                generation=generation,
-                payload=payload,
-                upstream=upstream,
-                options=options,
-            )
-            self.log.info(
+        run = results.run(
+            slot,
+            payload,
+            upstream=upstream,
+            options=options,
+            label=label,
+            awaiting_checkpoint=self.checkpoint,
+            on_submitted=lambda: self.log.info(
                 "Submitted %s to Ray at %s with %s",
                 label,
-                settings.address,
+                results.settings.address,
                 loggable_options(options),
-            )
-            return hook.wait(
-                report_ref,
-                poll_seconds=PROGRESS_LOG_SECONDS,
-                on_progress=lambda s: self.log.info("%s still running on Ray (%.0fs)", label, s),
-                watch=watch,
-            )
-
-        try:
-            report = run()
-        except ray.exceptions.ObjectLostError:
-            if not upstream:
-                raise
-            # An upstream object was lost although the registry kept its key (node lost).
-            hook.discard(key, generation)
-            hook.recover_lost(upstream)
-            report = run()
+            ),
+            on_progress=lambda s: self.log.info("%s still running on Ray (%.0fs)", label, s),
+            warn=self.log.warning,
+        )
+        report = run.report
         self._log_remote_output(report)
         if not report.ok:
-            hook.discard(key, generation)
             self.log.error("%s failed on Ray. %s", label, RemoteTraceback(report.traceback))
-            raise self._remote_exception(report)
-        if not hook.describe(
-            key, generation, report.result_type, report.result_size, self.checkpoint
-        ):
-            raise RayResultSupersededError(
-                f"{label}: another try of this task replaced this try's result in Ray while it "
-                "ran (this try was superseded); its result is not used."
-            )
+            raise remote_exception(report)
         self.log.info(
             "Ray task finished in %.1fs on %s (pid %s): %s, %s bytes, kept in Ray as %s",
             report.seconds,
@@ -314,16 +248,18 @@ class RayDecoratedOperator(DecoratedOperator):
             report.pid,
             report.result_type,
             f"{report.result_size:,}",
-            key,
+            slot.key,
         )
-        return report.result_type, report.result_size
+        return run.ref
 
-    def _write_checkpoint(self, hook: RayHook, ti: Any, map_index: int) -> dict[str, Any]:
+    def _write_checkpoint(self, results: RayResults, done: RayResultRef) -> dict[str, Any]:
         store = CheckpointStoreHook(self.checkpoint_conn_id, self.checkpoint_path)
-        config = store.signed_config(f"checkpoint=True on {ti.dag_id}.{ti.task_id}")
-        prefix = store.location(ti.dag_id, ti.run_id, ti.task_id, map_index, self._generation)
+        config = store.signed_config(f"checkpoint=True on {done.dag_id}.{done.task_id}")
+        prefix = store.location(
+            done.dag_id, done.run_id, done.task_id, done.map_index, done.generation
+        )
         self.log.info("Writing the checkpoint to %s", config.uri(prefix))
-        manifest = hook.write_checkpoint(self._result_key, self._generation, config, prefix)
+        manifest = results.write_checkpoint(done, config, prefix)
         self.log.info(
             "Checkpoint written to %s (%s in %d part(s), %.1fs)",
             manifest["uri"],
@@ -338,23 +274,9 @@ class RayDecoratedOperator(DecoratedOperator):
             for line in text.splitlines():
                 self.log.info("[ray %s] %s", stream, line)
 
-    def _remote_exception(self, report: Any) -> BaseException:
-        cause = RemoteTraceback(report.traceback)
-        if report.error is not None:
-            try:
-                exc = cloudpickle.loads(report.error)
-            except Exception:
-                exc = None
-            if isinstance(exc, BaseException):
-                exc.__cause__ = cause
-                return exc
-        exc = RayRemoteTaskError(f"{report.error_type}: {report.error_message}")
-        exc.__cause__ = cause
-        return exc
-
     def on_kill(self) -> None:
-        if self._hook is not None and self._result_key is not None:
-            self._hook.cancel(self._result_key, self._generation)
+        if self._results is not None and self._slot is not None:
+            self._results.cancel(self._slot)
 
 
 def ray_task(
