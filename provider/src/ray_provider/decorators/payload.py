@@ -17,6 +17,7 @@ from ray import cloudpickle
 from ray_provider.client.reference import RayResultRef
 from ray_provider.exceptions import RayArgumentError
 from ray_provider.runtime.execute import RefSlot
+from ray_provider.runtime.walk import KEEP, walk
 
 # Context values a Ray callable may ask for by name: plain data that means the same remotely.
 REMOTE_CONTEXT_KEYS = frozenset(
@@ -43,23 +44,22 @@ REMOTE_CONTEXT_KEYS = frozenset(
 
 
 def extract_upstream(args: Any, kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any], list]:
-    """Replace every result reference in args/kwargs by a :class:`RefSlot`."""
+    """Replace every result reference in args/kwargs by a :class:`RefSlot`.
+
+    The walk (``runtime.walk``) keeps each container's type, so a namedtuple or OrderedDict
+    argument reaches the callable as one; ``run_callable`` fills the slots with the same walk.
+    """
     upstream: list[RayResultRef] = []
 
     def swap(value: Any) -> Any:
+        # Before the walk looks inside: an XCom reference is itself a dict.
         ref = value if isinstance(value, RayResultRef) else RayResultRef.from_xcom(value)
-        if ref is not None:
-            upstream.append(ref)
-            return RefSlot(len(upstream) - 1)
-        if isinstance(value, tuple):
-            return tuple(swap(item) for item in value)
-        if isinstance(value, list):
-            return [swap(item) for item in value]
-        if isinstance(value, dict):
-            return {key: swap(item) for key, item in value.items()}
-        return value
+        if ref is None:
+            return KEEP
+        upstream.append(ref)
+        return RefSlot(len(upstream) - 1)
 
-    return swap(tuple(args)), swap(dict(kwargs)), upstream
+    return walk(tuple(args), swap), walk(dict(kwargs), swap), upstream
 
 
 def select_context(

@@ -2,9 +2,11 @@
 
 * pandas DataFrame / Series (and modin, carried as pandas): Arrow IPC stream; the pandas
   metadata restores index, column names and dtypes exactly.
-* numpy arrays of numbers: Arrow tensor (IPC).
+* numpy arrays of integers and floats: Arrow tensor (IPC).
 * XGBoost ``Booster``: XGBoost's own UBJSON model format.
-* tuples, lists and dicts with string keys: each item a part of its own (a tree).
+* tuples, lists and dicts with string keys: each item a part of its own (a tree). The
+  containers are those of ``runtime.walk``; a namedtuple, OrderedDict or defaultdict is
+  pickled whole, so it reads back as its own type (the tree holds no Python types).
 * anything else: cloudpickle.
 
 The tree (plain JSON) records the structure and each leaf's format and part name. Parts are
@@ -22,12 +24,31 @@ from typing import IO, Any
 
 from ray import cloudpickle
 
+from ray_provider.runtime import walk
 from ray_provider.runtime.portable import PortableModin
 
 PartOpener = Callable[..., AbstractContextManager[IO[bytes]]]  # (name, length=-1)
 
 # Containers with more items than this are stored whole (cloudpickle), not part by part.
 MAX_PARTS = 256
+
+
+# The containers the tree rebuilds, by their ``runtime.walk`` kind, and their names in the
+# tree (a stored format: these names never change). A namedtuple, an OrderedDict or a
+# defaultdict needs its Python type to come back as itself, which the tree (plain JSON) does
+# not hold, so it is pickled whole: it reads back as its own type, never as the plain
+# container it resembles.
+_TREE_KINDS = {walk.LIST: "list", walk.TUPLE: "tuple", walk.DICT: "dict"}
+
+
+def _tree_kind(found: walk.Children) -> str | None:
+    """The container's kind in the tree, or ``None`` when the tree cannot rebuild it exactly.
+
+    A dict needs string keys: JSON object keys are strings.
+    """
+    if found.keys is not None and not all(isinstance(key, str) for key in found.keys):
+        return None
+    return _TREE_KINDS.get(found.kind)
 
 
 def _type_name(value: Any) -> str:
@@ -40,11 +61,16 @@ def _is_booster(value: Any) -> bool:
 
 
 def _is_numeric_array(value: Any) -> bool:
+    """Arrays an Arrow tensor holds exactly: signed, unsigned and float numbers.
+
+    Not bool (a tensor reads it back as uint8) nor complex (Arrow has no tensor type for it):
+    those are pickled.
+    """
     numpy = sys.modules.get("numpy")
     return (
         numpy is not None
         and isinstance(value, numpy.ndarray)
-        and value.dtype.kind in "biufc"
+        and value.dtype.kind in "iuf"
         and value.ndim >= 1
     )
 
@@ -110,14 +136,14 @@ class _Encoder:
             return self._tensor(value)
         if _is_booster(value):
             return self._booster(value)
-        sequence = isinstance(value, (tuple, list)) and not hasattr(value, "_fields")
-        if sequence and len(value) <= MAX_PARTS:
-            kind = "tuple" if isinstance(value, tuple) else "list"
-            return {"kind": kind, "items": [self.encode(item) for item in value]}
-        string_keyed = isinstance(value, dict) and all(isinstance(k, str) for k in value)
-        if string_keyed and len(value) <= MAX_PARTS:
-            return {"kind": "dict", "items": {k: self.encode(v) for k, v in value.items()}}
-        return self._pickle(value)
+        found = walk.children(value)
+        kind = None if found is None else _tree_kind(found)
+        if found is None or kind is None or len(found.values) > MAX_PARTS:
+            return self._pickle(value)
+        items = [self.encode(item) for item in found.values]
+        if found.keys is None:
+            return {"kind": kind, "items": items}
+        return {"kind": kind, "items": dict(zip(found.keys, items, strict=True))}
 
     def _frame(self, frame: Any) -> dict[str, Any]:
         import pandas as pd

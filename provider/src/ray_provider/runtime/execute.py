@@ -20,6 +20,7 @@ from typing import Any
 from ray import cloudpickle
 
 from ray_provider.runtime.portable import PortableModin, make_portable, restore
+from ray_provider.runtime.walk import KEEP, children, walk
 
 # Output kept per stream; the start and the end are kept when a task prints more.
 MAX_CAPTURED_CHARS = 2_000_000
@@ -92,15 +93,12 @@ class _Tee(io.TextIOBase):
 
 
 def _substitute(value: Any, resolved: tuple[Any, ...]) -> Any:
-    if isinstance(value, RefSlot):
-        return restore(resolved[value.index])
-    if isinstance(value, tuple):
-        return tuple(_substitute(item, resolved) for item in value)
-    if isinstance(value, list):
-        return [_substitute(item, resolved) for item in value]
-    if isinstance(value, dict):
-        return {key: _substitute(item, resolved) for key, item in value.items()}
-    return value
+    """Fill the slots that ``extract_upstream`` put in, with the same walk (no item limit)."""
+
+    def fill(node: Any) -> Any:
+        return restore(resolved[node.index]) if isinstance(node, RefSlot) else KEEP
+
+    return walk(value, fill)
 
 
 def _size_of(value: Any) -> int:
@@ -116,10 +114,9 @@ def _size_of(value: Any) -> int:
             return int(usage.sum()) if hasattr(usage, "sum") else int(usage)
         except Exception:
             pass
-    if isinstance(value, (tuple, list)):
-        return sum(_size_of(item) for item in value)
-    if isinstance(value, dict):
-        return sum(_size_of(item) for item in value.values())
+    found = children(value)
+    if found is not None:
+        return sum(_size_of(item) for item in found.values)
     return sys.getsizeof(value)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import ray
 
 from ray_provider.runtime.errors import NestedObjectRefError, UnserializableResultError
+from ray_provider.runtime.walk import KEEP, walk
 
 
 @dataclass(frozen=True)
@@ -36,37 +37,25 @@ def _modin_types() -> tuple[type, ...]:
     return (modin_pd.DataFrame, modin_pd.Series)
 
 
-def make_portable(value: Any) -> Any:
-    """Return ``value`` with every worker-owned nested object replaced by plain data."""
-    modin_types = _modin_types()
-    portable = _convert(value, modin_types)
-    _refuse_remaining_refs(portable)
-    return portable
-
-
 # Containers longer than this are passed through as they are: walking a million-element list
 # costs more than it could gain, and the nested-ref check below still guards them.
 _MAX_WALKED_ITEMS = 1000
 
 
-def _walkable(value: Any) -> bool:
-    return len(value) <= _MAX_WALKED_ITEMS
+def make_portable(value: Any) -> Any:
+    """Return ``value`` with every worker-owned nested object replaced by plain data."""
+    modin_types = _modin_types()
 
+    def convert(node: Any) -> Any:
+        if modin_types and isinstance(node, modin_types):
+            return PortableModin(frame=node._to_pandas(), kind=type(node).__name__)
+        if isinstance(node, ray.ObjectRef):
+            return walk(ray.get(node), convert, max_items=_MAX_WALKED_ITEMS)
+        return KEEP
 
-def _convert(value: Any, modin_types: tuple[type, ...]) -> Any:
-    if isinstance(value, (tuple, list, dict)) and not _walkable(value):
-        return value
-    if modin_types and isinstance(value, modin_types):
-        return PortableModin(frame=value._to_pandas(), kind=type(value).__name__)
-    if isinstance(value, ray.ObjectRef):
-        return _convert(ray.get(value), modin_types)
-    if isinstance(value, tuple) and not hasattr(value, "_fields"):
-        return tuple(_convert(item, modin_types) for item in value)
-    if isinstance(value, list):
-        return [_convert(item, modin_types) for item in value]
-    if isinstance(value, dict):
-        return {key: _convert(item, modin_types) for key, item in value.items()}
-    return value
+    portable = walk(value, convert, max_items=_MAX_WALKED_ITEMS)
+    _refuse_remaining_refs(portable)
+    return portable
 
 
 def _refuse_remaining_refs(value: Any) -> None:
@@ -93,16 +82,12 @@ def _refuse_remaining_refs(value: Any) -> None:
 
 def restore(value: Any) -> Any:
     """Inverse of :func:`make_portable`: give the consumer the type the producer returned."""
-    if isinstance(value, PortableModin):
-        import modin.pandas as modin_pd
+    return walk(value, _restore_modin, max_items=_MAX_WALKED_ITEMS)
 
-        return getattr(modin_pd, value.kind)(value.frame)
-    if isinstance(value, (tuple, list, dict)) and not _walkable(value):
-        return value
-    if isinstance(value, tuple) and not hasattr(value, "_fields"):
-        return tuple(restore(item) for item in value)
-    if isinstance(value, list):
-        return [restore(item) for item in value]
-    if isinstance(value, dict):
-        return {key: restore(item) for key, item in value.items()}
-    return value
+
+def _restore_modin(node: Any) -> Any:
+    if not isinstance(node, PortableModin):
+        return KEEP
+    import modin.pandas as modin_pd
+
+    return getattr(modin_pd, node.kind)(node.frame)

@@ -22,20 +22,16 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import ray
 
 from ray_provider.runtime import capacity
 from ray_provider.runtime.checkpoint_io import read_checkpoint, write_checkpoint
-from ray_provider.runtime.errors import (
-    RegistryRetiredError,
-    ResultNotFoundError,
-    ResultSupersededError,
-)
+from ray_provider.runtime.errors import RegistryRetiredError
 from ray_provider.runtime.execute import run_callable
 from ray_provider.runtime.keys import DEFAULT_RESULT_TTL_SECONDS, REGISTRY_ACTOR_NAME
+from ray_provider.runtime.result_table import ResultTable, Upstream
 from ray_provider.runtime.store import StoreConfig
 
 _run_remote = ray.remote(run_callable)
@@ -46,68 +42,26 @@ _read_checkpoint_remote = ray.remote(read_checkpoint)
 SWEEP_INTERVAL_SECONDS = 30.0
 
 
-@dataclass
-class _Entry:
-    ref: ray.ObjectRef
-    run_key: str
-    generation: str
-    ttl_seconds: float
-    report_ref: ray.ObjectRef | None = None
-    result_type: str = ""
-    size: int = 0
-    awaiting_checkpoint: bool = False
-    checkpoint_uri: str | None = None
-    created_at: float = field(default_factory=time.time)
-    last_used: float = field(default_factory=time.time)
-    started_at: float | None = None
-
-    def running(self) -> bool:
-        """True while the Ray task behind the entry has not reported yet."""
-        if self.report_ref is None:
-            return False
-        ready, _ = ray.wait([self.report_ref], timeout=0, fetch_local=False)
-        return not ready
-
-
-Upstream = tuple[str, str]  # (key, generation)
+def _still_running(report_ref: ray.ObjectRef) -> bool:
+    """True while the Ray task behind ``report_ref`` has not reported (asks without waiting)."""
+    ready, _ = ray.wait([report_ref], timeout=0, fetch_local=False)
+    return not ready
 
 
 class ResultRegistry:
     """Owns task results; see the module docstring. Methods run concurrently (threaded actor).
 
-    Each key holds the result of one try, tagged with that try's generation. Every call that
-    reads or changes an entry names the generation it expects: a call for another generation
-    (a zombie try, a reference made before a retry) changes nothing, and a read of it fails
-    with ``ResultSupersededError`` rather than returning the newer value.
+    The bookkeeping (generations, presence, what a release or the sweep spares) is a
+    :class:`~ray_provider.runtime.result_table.ResultTable`; every call into it holds
+    ``self._lock``. This class adds the Ray side: submitting tasks and checkpoint transfers,
+    and lending refs. Every call names the try's generation it expects (see the table).
     """
 
     def __init__(self, ttl_seconds: float = DEFAULT_RESULT_TTL_SECONDS) -> None:
-        self._ttl_seconds = ttl_seconds
-        self._entries: dict[str, _Entry] = {}
-        self._early_starts: dict[tuple[str, str], float] = {}
+        self._table = ResultTable(ttl_seconds, is_running=_still_running)
         self._lock = threading.Lock()
         self._retired = False
         threading.Thread(target=self._sweep_forever, name="ttl-sweep", daemon=True).start()
-
-    def _owned(self, key: str, generation: str) -> _Entry | None:
-        entry = self._entries.get(key)
-        return entry if entry is not None and entry.generation == generation else None
-
-    def _presence(self, key: str, generation: str) -> str:
-        entry = self._entries.get(key)
-        if entry is None:
-            return "missing"
-        return "present" if entry.generation == generation else "superseded"
-
-    def _upstream_entries(self, upstream: list[Upstream]) -> list[_Entry]:
-        found = {key: self._presence(key, generation) for key, generation in upstream}
-        missing = [k for k, state in found.items() if state == "missing"]
-        if missing:
-            raise ResultNotFoundError(missing)
-        replaced = [k for k, state in found.items() if state == "superseded"]
-        if replaced:
-            raise ResultSupersededError(replaced)
-        return [self._entries[k] for k, _ in upstream]
 
     def submit(
         self,
@@ -125,22 +79,14 @@ class ResultRegistry:
         """
         with self._lock:
             self._refuse_if_retired()
-            entries = self._upstream_entries(upstream)
-            for entry in entries:
-                entry.last_used = time.time()
-            refs = [entry.ref for entry in entries]
+            refs = [entry.ref for entry in self._table.require(upstream, touch=True)]
         signal = (ray.get_runtime_context().current_actor, key, generation)
         value_ref, report_ref = _run_remote.options(num_returns=2, **options).remote(
             payload, signal, *refs
         )
         with self._lock:
-            self._entries[key] = _Entry(
-                ref=value_ref,
-                run_key=run_key,
-                generation=generation,
-                ttl_seconds=ttl_seconds or self._ttl_seconds,
-                report_ref=report_ref,
-                started_at=self._early_starts.pop((key, generation), None),
+            self._table.put(
+                key, run_key, generation, value_ref, report=report_ref, ttl_seconds=ttl_seconds
             )
         # Wrapped in a list so Ray hands the caller the ref itself, not its value.
         return [report_ref]
@@ -148,18 +94,13 @@ class ResultRegistry:
     def mark_started(self, key: str, generation: str) -> None:
         """Called by the task itself when a worker starts running it."""
         with self._lock:
-            entry = self._owned(key, generation)
-            if entry is None:
-                # The task can start before submit() has recorded it: keep the signal for it.
-                self._early_starts[(key, generation)] = time.time()
-            elif entry.started_at is None:
-                entry.started_at = time.time()
+            # The task can start before submit() has recorded it: the table keeps the signal.
+            self._table.mark_started(key, generation)
 
     def started(self, key: str, generation: str) -> bool | None:
         """Whether this try's task has started on a worker (``None``: no such entry)."""
         with self._lock:
-            entry = self._owned(key, generation)
-            return None if entry is None else entry.started_at is not None
+            return self._table.started(key, generation)
 
     def capacity(self) -> dict[str, Any]:
         """The cluster's nodes, pending requests and alive actors (see ``capacity``)."""
@@ -175,25 +116,12 @@ class ResultRegistry:
     ) -> bool:
         """Record what the result is, once the Airflow side has read the task's report."""
         with self._lock:
-            entry = self._owned(key, generation)
-            if entry is not None:
-                entry.result_type, entry.size, entry.report_ref = result_type, size, None
-                entry.awaiting_checkpoint = awaiting_checkpoint
-            return entry is not None
+            return self._table.describe(key, generation, result_type, size, awaiting_checkpoint)
 
     def state(self, key: str) -> dict[str, Any] | None:
         """What is known of the key's finished result (``None`` when there is none)."""
         with self._lock:
-            entry = self._entries.get(key)
-            if entry is None or entry.report_ref is not None:
-                return None
-            return {
-                "generation": entry.generation,
-                "result_type": entry.result_type,
-                "size": entry.size,
-                "awaiting_checkpoint": entry.awaiting_checkpoint,
-                "checkpoint_uri": entry.checkpoint_uri,
-            }
+            return self._table.state(key)
 
     def adopt(self, key: str, generation: str, new_generation: str) -> bool:
         """Hand a computed result whose checkpoint failed to the next try (atomically).
@@ -202,27 +130,20 @@ class ResultRegistry:
         over; the earlier try, should it still be alive, then owns nothing.
         """
         with self._lock:
-            entry = self._owned(key, generation)
-            if entry is None or not entry.awaiting_checkpoint or entry.report_ref is not None:
-                return False
-            entry.generation = new_generation
-            entry.last_used = time.time()
-            return True
+            return self._table.adopt(key, generation, new_generation)
 
     def checkpoint(
         self, key: str, generation: str, config: StoreConfig, prefix: str
     ) -> list[ray.ObjectRef]:
         """Write the result to the checkpoint store (a Ray task); returns ``[manifest_ref]``."""
         with self._lock:
-            [entry] = self._upstream_entries([(key, generation)])
+            [entry] = self._table.require([(key, generation)])
             value_ref, result_type = entry.ref, entry.result_type
         return [_write_checkpoint_remote.remote(value_ref, config, prefix, result_type)]
 
     def mark_checkpointed(self, key: str, generation: str, uri: str) -> None:
         with self._lock:
-            entry = self._owned(key, generation)
-            if entry is not None:
-                entry.awaiting_checkpoint, entry.checkpoint_uri = False, uri
+            self._table.mark_checkpointed(key, generation, uri)
 
     def restore(
         self,
@@ -241,47 +162,34 @@ class ResultRegistry:
         """
         with self._lock:
             self._refuse_if_retired()
-            current = self._entries.get(key)
-            if current is not None and current.generation != generation:
-                raise ResultSupersededError([key])
+            self._table.refuse_replacing_newer(key, generation)
         value_ref, manifest_ref = _read_checkpoint_remote.options(num_returns=2).remote(
             config, prefix, expected_digest
         )
         with self._lock:
-            self._entries[key] = _Entry(
-                ref=value_ref,
-                run_key=run_key,
-                generation=generation,
-                ttl_seconds=ttl_seconds or self._ttl_seconds,
-            )
+            self._table.put(key, run_key, generation, value_ref, ttl_seconds=ttl_seconds)
         return [manifest_ref]
 
     def lookup(self, key: str, generation: str) -> list[ray.ObjectRef]:
         """Lend the result's ref to a caller (it becomes a borrower), as ``[ref]``."""
         with self._lock:
-            [entry] = self._upstream_entries([(key, generation)])
-            entry.last_used = time.time()
+            [entry] = self._table.require([(key, generation)], touch=True)
             return [entry.ref]
 
     def presence(self, upstream: list[Upstream]) -> dict[str, str]:
         """For each key: "present", "missing", or "superseded" (another try's result now)."""
         with self._lock:
-            return {key: self._presence(key, generation) for key, generation in upstream}
+            return {key: self._table.presence(key, generation) for key, generation in upstream}
 
     def discard(self, key: str, generation: str) -> bool:
         """Forget one try's result (a failed task's placeholder, or an explicit clean-up)."""
         with self._lock:
-            if self._owned(key, generation) is None:
-                return False
-            del self._entries[key]
-            return True
+            return self._table.pop(key, generation) is not None
 
     def cancel(self, key: str, generation: str) -> None:
         """Cancel the running task of this try (Airflow killed the task) and forget it."""
         with self._lock:
-            entry = self._owned(key, generation)
-            if entry is not None:
-                del self._entries[key]
+            entry = self._table.pop(key, generation)
         if entry is not None:
             ray.cancel(entry.ref, force=True)
 
@@ -291,17 +199,8 @@ class ResultRegistry:
         Spares entries created after ``ended_at`` (a task cleared after the run ended has
         started a new try) and entries whose Ray task is still running.
         """
-        cutoff = time.time() if ended_at is None else ended_at
         with self._lock:
-            candidates = [
-                k
-                for k, e in self._entries.items()
-                if e.run_key == run_key and e.created_at <= cutoff
-            ]
-            keys = [k for k in candidates if not self._entries[k].running()]
-            for k in keys:
-                del self._entries[k]
-        return len(keys)
+            return self._table.release_run(run_key, ended_at)
 
     def retire_if_idle(self) -> bool:
         """Stop taking work if no result is held, so a keeper can replace this actor safely.
@@ -310,7 +209,7 @@ class ResultRegistry:
         killing the actor loses nothing. Returns whether the registry is retired.
         """
         with self._lock:
-            if not self._entries:
+            if self._table.is_empty():
                 self._retired = True
             return self._retired
 
@@ -324,32 +223,15 @@ class ResultRegistry:
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
-            return {
-                "results": len(self._entries),
-                "runs": len({e.run_key for e in self._entries.values()}),
-                "bytes": sum(e.size for e in self._entries.values()),
-                "keys": sorted(self._entries),
-                "ttl_seconds": self._ttl_seconds,
-            }
+            return self._table.stats()
 
     def sweep(self) -> int:
         """Drop results unused for longer than their TTL (runs that never ended cleanly).
 
         An entry whose Ray task is still running is spared, however old.
         """
-        now = time.time()
         with self._lock:
-            expired = [
-                k
-                for k, e in self._entries.items()
-                if e.last_used < now - e.ttl_seconds and not e.running()
-            ]
-            for k in expired:
-                del self._entries[k]
-            for signal, at in list(self._early_starts.items()):
-                if at < now - 600:  # its submission never completed
-                    del self._early_starts[signal]
-        return len(expired)
+            return self._table.sweep()
 
     def _sweep_forever(self) -> None:
         while True:

@@ -1,0 +1,138 @@
+"""Building a @task.ray payload: upstream slots, the context that may travel, pickling."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import threading
+from collections import OrderedDict, namedtuple
+
+import pytest
+from ray import cloudpickle
+
+from ray_provider.client.reference import MARKER, RayResultRef
+from ray_provider.decorators.payload import (
+    REMOTE_CONTEXT_KEYS,
+    build_payload,
+    check_requested_context,
+    extract_upstream,
+    select_context,
+)
+from ray_provider.exceptions import RayArgumentError, RayReferenceError
+from ray_provider.runtime.execute import RefSlot, _substitute
+
+Batch = namedtuple("Batch", ["features", "labels"])
+CONTEXT_KEYS = {"ds", "params", "ti", "dag_run", "run_id", "conf"}
+
+
+def make_ref(task_id: str) -> RayResultRef:
+    return RayResultRef(
+        deployment="d" * 16,
+        dag_id="dag",
+        run_id="run",
+        task_id=task_id,
+        map_index=-1,
+        generation="g" * 32,
+        namespace="airflow",
+        ray_conn_id="ray_default",
+    )
+
+
+def test_references_become_slots_in_order_of_appearance():
+    load, split = make_ref("load"), make_ref("split")
+    args, kwargs, upstream = extract_upstream([load, 3], {"data": split.to_xcom()})
+    assert args == (RefSlot(0), 3)
+    assert kwargs == {"data": RefSlot(1)}
+    assert upstream == [load, split]
+
+
+def test_slots_inside_typed_containers_keep_the_container_types():
+    load = make_ref("load")
+    args, kwargs, upstream = extract_upstream(
+        [Batch(load, [load.to_xcom()])], {"options": OrderedDict([("b", 1), ("a", load)])}
+    )
+    assert type(args[0]) is Batch and args[0] == Batch(RefSlot(0), [RefSlot(1)])
+    assert type(kwargs["options"]) is OrderedDict
+    assert list(kwargs["options"].items()) == [("b", 1), ("a", RefSlot(2))]
+    assert len(upstream) == 3
+    # What the worker does with them: the same walk, the same types, the values filled in.
+    filled = _substitute(args, ("L0", "L1", "L2"))
+    assert filled == (Batch("L0", ["L1"]),) and type(filled[0]) is Batch
+
+
+def test_arguments_without_references_pass_through_unchanged():
+    values = {"n": 1, "nested": {"list": [1, 2]}}
+    args, kwargs, upstream = extract_upstream((values,), {"also": values})
+    assert args[0] is values and kwargs["also"] is values
+    assert upstream == []
+
+
+def test_a_reference_of_another_format_is_refused_with_the_fix():
+    with pytest.raises(RayReferenceError, match="Clear the producing task"):
+        extract_upstream([{MARKER: 1, "task_id": "old"}], {})
+
+
+def test_select_context_keeps_arguments_and_plain_context_only():
+    class Params(dict):
+        """Airflow's ParamsDict stands in: a dict subclass that must arrive as a dict."""
+
+    kwargs = {
+        "rows": 10,
+        "ds": "2026-11-30",
+        "params": Params(rounds=5),
+        "ti": object(),
+        "dag_run": object(),
+        "conf": "explicit",
+    }
+    selected = select_context(kwargs, explicit={"rows", "conf"}, context_keys=CONTEXT_KEYS)
+    assert selected == {"rows": 10, "ds": "2026-11-30", "params": {"rounds": 5}, "conf": "explicit"}
+    assert type(selected["params"]) is dict
+
+
+def test_asking_for_a_context_value_that_cannot_travel_names_it():
+    check_requested_context(["ds", "rows", "params"], CONTEXT_KEYS, "dag.train")
+    with pytest.raises(RayArgumentError, match=r"dag\.train.*'ti', 'dag_run'") as error:
+        check_requested_context(["ti", "dag_run", "ds"], CONTEXT_KEYS, "dag.train")
+    assert "ds_nodash" in str(error.value)  # it lists what may be asked for instead
+
+
+def test_every_remote_context_key_is_plain_data_by_name():
+    assert "ti" not in REMOTE_CONTEXT_KEYS and "params" in REMOTE_CONTEXT_KEYS
+
+
+def test_the_payload_is_the_pickled_callable_and_arguments():
+    payload = build_payload(len, (["a", "b"],), {}, dags_folder=None, task_label="d.t")
+    function, args, kwargs = cloudpickle.loads(payload)
+    assert function(*args, **kwargs) == 2
+
+
+def test_an_unpicklable_argument_is_refused_with_the_task_and_the_fix():
+    with pytest.raises(RayArgumentError, match=r"d\.t: .*cannot be pickled.*open clients"):
+        build_payload(print, (threading.Lock(),), {}, dags_folder=None, task_label="d.t")
+
+
+def test_functions_from_the_dags_folder_travel_by_value(tmp_path, monkeypatch):
+    """Ray workers cannot import the DAG folder, so its modules are pickled by value."""
+    (tmp_path / "dag_helpers_for_payload_test.py").write_text(
+        textwrap.dedent(
+            """
+            def double(x):
+                return 2 * x
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import dag_helpers_for_payload_test as helpers
+
+    try:
+        payload = build_payload(
+            helpers.double, (21,), {}, dags_folder=str(tmp_path), task_label="d.t"
+        )
+    finally:
+        cloudpickle.unregister_pickle_by_value(helpers)
+        del sys.modules["dag_helpers_for_payload_test"]
+    monkeypatch.undo()  # the module can no longer be imported by name
+    with pytest.raises(ImportError):
+        __import__("dag_helpers_for_payload_test")
+    function, args, _ = cloudpickle.loads(payload)
+    assert function(*args) == 42
