@@ -49,3 +49,15 @@ def test_artifact_names_cannot_leave_the_run_folder(monkeypatch):
     for name in ("../../other_run/model.ubj", "", ".."):
         with pytest.raises(CheckpointConfigError, match="plain file name"):
             store.save_bytes("dag", "run", name, b"x")
+
+
+def test_the_retired_bucket_alias_is_refused_naming_checkpoint_bucket(monkeypatch):
+    store = store_with(monkeypatch, checkpoint_bucket="", bucket="old-name")
+    with pytest.raises(CheckpointConfigError, match="rename it to 'checkpoint_bucket'"):
+        store.store_config()
+
+
+def test_a_bucket_extra_of_other_tools_is_left_alone(monkeypatch):
+    """An aws connection is shared: beside checkpoint_bucket, a plain 'bucket' is not ours."""
+    config = store_with(monkeypatch, bucket="someone-elses").store_config()
+    assert config.bucket == "b"

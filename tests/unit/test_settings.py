@@ -118,3 +118,34 @@ def test_a_missing_ray_default_is_an_error_not_a_local_head(monkeypatch):
     with pytest.raises(RayConnectionNotFoundError, match='"host": "local"') as info:
         _ = RayHook("ray_default").settings
     assert "AIRFLOW_CONN_RAY_DEFAULT" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("extra", "names"),
+    [
+        ({"address": "ray://elsewhere:10001"}, ("'address'", "host")),
+        ({"token": "s3cret-token"}, ("'token'", "password")),
+    ],
+)
+def test_retired_aliases_are_refused_naming_the_field_to_use(monkeypatch, extra, names):
+    """They once overrode host and password silently; now one field holds each setting."""
+    monkeypatch.delenv("RAY_URL", raising=False)
+    with pytest.raises(RayConnectionConfigError) as info:
+        settings_from_connection(connection(host="head:6379", extra=extra), "my_ray")
+    message = str(info.value)
+    assert "'my_ray'" in message
+    assert all(name in message for name in names)
+    assert "s3cret-token" not in message
+
+
+def test_local_port_picks_the_local_head(monkeypatch):
+    monkeypatch.delenv("RAY_URL", raising=False)
+    settings = settings_from_connection(connection(extra={"local_port": "6390"}), "ray_default")
+    assert settings.host_port == ("127.0.0.1", 6390)
+
+
+@pytest.mark.parametrize("value", ["sixty", 0, 70000, 6379.5, True])
+def test_bad_local_port_names_the_field(monkeypatch, value):
+    monkeypatch.delenv("RAY_URL", raising=False)
+    with pytest.raises(RayConnectionConfigError, match="'local_port'"):
+        settings_from_connection(connection(extra={"local_port": value}), "my_ray")

@@ -12,19 +12,29 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ray_provider.exceptions import RayConnectionConfigError
+
+# The defaults live with the connection's form, so the UI shows the values applied here.
+from ray_provider.hooks.ray_connection_form import (
+    DEFAULT_CLIENT_PORT,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_GCS_PORT,
+    DEFAULT_PENDING_TIMEOUT,
+)
 from ray_provider.runtime.keys import DEFAULT_NAMESPACE, DEFAULT_RESULT_TTL_SECONDS
 
 # `RAY_URL` overrides the connection's address (the switch the original ray_task honoured).
 ADDRESS_OVERRIDE_ENV = "RAY_URL"
 LOCAL = "local"
-DEFAULT_CLIENT_PORT = 10001
-DEFAULT_GCS_PORT = 6379
-DEFAULT_CONNECT_TIMEOUT = 30.0
-# How long a task may wait for a worker with its resources before it fails (an autoscaler
-# bringing up a GPU node takes minutes).
-DEFAULT_PENDING_TIMEOUT = 1800.0
 
 Mode = Literal["local", "client", "driver"]
+
+# Extras read by earlier versions as aliases of a standard field, and where the value goes now.
+RETIRED_EXTRAS = {
+    "address": "put the Ray address in the connection's host (ray://HOST:10001, HOST:6379 or "
+    "local)",
+    "token": "put the auth token in the connection's password (Airflow masks it in the UI "
+    "and logs)",
+}
 
 
 @dataclass(frozen=True)
@@ -130,6 +140,33 @@ def _positive_number(extra: dict[str, Any], name: str, default: float, conn_id: 
     return number
 
 
+def _port(extra: dict[str, Any], name: str, default: int, conn_id: str) -> int:
+    raw = extra.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        port = int(raw)
+        valid = not isinstance(raw, bool) and float(raw) == port and 0 < port < 65536
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise RayConnectionConfigError(
+            f"Connection {conn_id!r}, extra field {name!r}: {raw!r} is not a port between 1 "
+            f"and 65535 (default {default})."
+        )
+    return port
+
+
+def _refuse_retired_extras(extra: dict[str, Any], conn_id: str) -> None:
+    """Extras that once duplicated a standard field: refused, so no two fields disagree."""
+    for name, home in RETIRED_EXTRAS.items():
+        if name in extra:
+            raise RayConnectionConfigError(
+                f"Connection {conn_id!r}, extra field {name!r} is not read: {home}, and "
+                f"remove {name!r} from the extra."
+            )
+
+
 def settings_from_connection(conn: Any | None, conn_id: str) -> RaySettings:
     """Build settings from an Airflow Connection (``None``: the embedded local default)."""
     extra: dict[str, Any] = {}
@@ -146,7 +183,8 @@ def settings_from_connection(conn: Any | None, conn_id: str) -> RaySettings:
                 "connection as ray_conn_id."
             )
         extra = conn.extra_dejson or {}
-        host = extra.get("address") or conn.host
+        _refuse_retired_extras(extra, conn_id)
+        host = conn.host
         if not (host or "").strip() and not override:
             raise RayConnectionConfigError(
                 f"Connection {conn_id!r} has no host: set it to the Ray address "
@@ -154,7 +192,7 @@ def settings_from_connection(conn: Any | None, conn_id: str) -> RaySettings:
                 "'local' for a Ray head on this machine."
             )
         address = normalize_address(host, conn.port, field_name=f"Connection {conn_id!r}, host")
-        token = conn.password or extra.get("token") or None
+        token = conn.password or None
     if override:
         address = normalize_address(override, field_name=f"{ADDRESS_OVERRIDE_ENV} (environment)")
     return RaySettings(
@@ -172,5 +210,5 @@ def settings_from_connection(conn: Any | None, conn_id: str) -> RaySettings:
         pending_timeout_seconds=_positive_number(
             extra, "pending_timeout_seconds", DEFAULT_PENDING_TIMEOUT, conn_id
         ),
-        local_port=int(extra.get("local_port") or DEFAULT_GCS_PORT),
+        local_port=_port(extra, "local_port", DEFAULT_GCS_PORT, conn_id),
     )
