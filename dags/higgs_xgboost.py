@@ -123,16 +123,21 @@ def higgs_xgboost():
         return metrics
 
     @task
-    def save_model(trained, metrics, run_id=None):
-        """The booster (XGBoost's format) and metrics.json, next to the run's checkpoints."""
+    def save_model(trained, metrics, dag_run=None):
+        """The booster (XGBoost's format) and metrics.json, next to the run's checkpoints.
+
+        A plain task (Airflow side), so it uses the provider's public artifact API,
+        ``CheckpointStoreHook.save_bytes``: ``.../<run_id>/artifacts/<name>`` in the store.
+        """
         from ray_provider.hooks.checkpoint_store import CheckpointStoreHook
 
         store = CheckpointStoreHook(CHECKPOINT_CONN_ID)
+        dag_id, run_id = dag_run.dag_id, dag_run.run_id
         model = bytes(trained["booster"].save_raw("ubj"))
         return {
-            "model": store.save_bytes("higgs_xgboost", run_id, "model.ubj", model),
+            "model": store.save_bytes(dag_id, run_id, "model.ubj", model),
             "metrics": store.save_bytes(
-                "higgs_xgboost", run_id, "metrics.json", json.dumps(metrics, indent=2).encode()
+                dag_id, run_id, "metrics.json", json.dumps(metrics, indent=2).encode()
             ),
         }
 

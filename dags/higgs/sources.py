@@ -159,46 +159,57 @@ def download(url: str, cache_dir: Path, *, sha256: str | None = None) -> Path:
 
 
 def download_s3(uri: str, cache_dir: Path, conn: dict) -> Path:
-    """Fetch ``s3://bucket/key`` into the cache with the minio client.
+    """Fetch ``s3://bucket/key`` into the cache with the provider's S3 client.
 
     ``conn`` holds ``endpoint_url`` (AWS S3 when empty), ``access_key``, ``secret_key`` and
-    ``region``. The object is downloaded to a temporary name and renamed when complete, so an
-    interrupted download is never mistaken for the data.
+    ``region``, rendered from an Airflow ``aws`` connection (see the DAG's ``s3_fields``). This
+    runs on a Ray worker, which has the provider but not Airflow, so it uses the provider's
+    Airflow-free client (``ray_provider.runtime.store``), the same one checkpoints use. The
+    object is downloaded to a temporary name and renamed when complete, so an interrupted
+    download is never mistaken for the data.
     """
-    from minio import Minio
-    from minio.error import S3Error
-    from urllib3.exceptions import HTTPError
+    from ray_provider.runtime.errors import CheckpointStoreError
+    from ray_provider.runtime.store import S3Store, StoreConfig
 
     parsed = urlparse(uri)
     bucket, key = parsed.netloc, parsed.path.lstrip("/")
     if not bucket or not key:
         raise HiggsDataError(f"source={uri!r}: expected s3://BUCKET/KEY")
-    endpoint = urlparse(conn.get("endpoint_url") or "https://s3.amazonaws.com")
-    client = Minio(
-        endpoint.netloc,
-        access_key=conn.get("access_key") or None,
-        secret_key=conn.get("secret_key") or None,
-        secure=endpoint.scheme == "https",
-        region=conn.get("region") or "us-east-1",
-    )
+    try:
+        config = StoreConfig.for_endpoint(
+            conn.get("endpoint_url"),
+            bucket,
+            access_key=conn.get("access_key"),
+            secret_key=conn.get("secret_key"),
+            region=conn.get("region"),
+            # One try: the task's own retry starts the download again.
+            attempts=1,
+        )
+    except ValueError as exc:
+        raise HiggsDataError(f"source={uri!r}: {exc} Check the source connection.") from exc
+    store = S3Store(config)
+    host = config.endpoint
     target = cache_dir / "s3" / bucket / key
     if target.exists():
         log.info("Using cached %s", target)
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        size = client.stat_object(bucket, key).size
-        log.info("Downloading %s (%s) from %s", uri, _size(size), endpoint.netloc)
-        client.fget_object(bucket, key, str(target))
-    except S3Error as exc:
+        size = store.size(key)
+        log.info("Downloading %s (%s) from %s", uri, _size(size), host)
+        store.download_file(key, str(target))
+    except CheckpointStoreError as exc:
         raise HiggsDataError(
-            f"source={uri!r} on {endpoint.netloc}: {exc.code} ({exc.message}); check the key "
-            "and the credentials of the source connection (HIGGS_SOURCE_CONN_ID)"
-        ) from exc
-    except (HTTPError, OSError) as exc:
-        raise HiggsDataError(
-            f"source={uri!r}: cannot reach {endpoint.geturl()} ({type(exc).__name__}: {exc}); "
+            f"source={uri!r}: cannot reach {config.endpoint_url} ({exc}); "
             "check endpoint_url in the source connection's extra"
+        ) from exc
+    except Exception as exc:
+        if not (store.is_answer(exc) or store.is_missing(exc)):
+            raise
+        code, message = getattr(exc, "code", None) or "NoSuchKey", getattr(exc, "message", exc)
+        raise HiggsDataError(
+            f"source={uri!r} on {host}: {code} ({message}); check the key and the credentials "
+            "of the source connection (HIGGS_SOURCE_CONN_ID)"
         ) from exc
     got = target.stat().st_size
     if got != size:

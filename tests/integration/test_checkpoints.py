@@ -107,8 +107,8 @@ def checkpoint_and_lose(hook, store, name, factory, run="r1"):
     ref, report = run_task(hook, "ckpt", run, name, factory)
     assert report.ok, report.traceback
     prefix = store.location("ckpt", run, name, -1, ref.generation)
-    manifest = hook.write_checkpoint(ref.key, ref.generation, store.store_config(), prefix)
-    hook.discard(ref.key, ref.generation)
+    manifest = hook.results().write_checkpoint(ref, store.store_config(), prefix)
+    hook.results().discard(ref)
     ref = replace(
         ref,
         checkpoint_uri=manifest["uri"],
@@ -130,7 +130,7 @@ def get(s3, name) -> bytes:
 def test_round_trip_is_exact(hook, store, name):
     ref, manifest, _ = checkpoint_and_lose(hook, store, name, VALUES[name])
     assert manifest["versions"]["ray"]
-    restored = hook.materialize(ref)
+    restored = hook.results().materialize(ref)
     assert_same(restored, VALUES[name]())
 
 
@@ -169,7 +169,7 @@ def test_booster_round_trips_in_xgboost_format(hook, store):
 
     ref, manifest, _ = checkpoint_and_lose(hook, store, "booster", make_booster)
     assert manifest["tree"]["format"] == "xgboost-ubj"
-    restored = hook.materialize(ref)
+    restored = hook.results().materialize(ref)
     original = make_booster()
     probe = xgb.DMatrix(np.random.default_rng(1).normal(size=(50, 4)))
     np.testing.assert_array_equal(restored.predict(probe), original.predict(probe))
@@ -184,7 +184,7 @@ def test_modin_frame_comes_back_as_modin(hook, store):
     ref, _, _ = checkpoint_and_lose(hook, store, "modin", make_modin)
     import modin.pandas as mpd
 
-    restored = hook.materialize(ref)
+    restored = hook.results().materialize(ref)
     assert isinstance(restored, mpd.DataFrame)
     assert float(restored.sum().sum()) == sum(range(3000))
 
@@ -194,9 +194,9 @@ def test_corrupt_part_is_refused(hook, store, s3):
     [part] = manifest["parts"]
     put(s3, prefix + part, b"garbage" * 100)
     with pytest.raises(CheckpointRestoreError, match="corrupt") as info:
-        hook.materialize(ref)
+        hook.results().materialize(ref)
     assert part in str(info.value) and "clear the producing task" in str(info.value)
-    assert ref.key not in hook.registry_stats()["keys"]
+    assert ref.key not in hook.results().stats()["keys"]
 
 
 def test_one_flipped_byte_is_refused(hook, store, s3):
@@ -207,7 +207,7 @@ def test_one_flipped_byte_is_refused(hook, store, s3):
     data[len(data) // 2] ^= 0x01
     put(s3, prefix + part, bytes(data))
     with pytest.raises(CheckpointRestoreError, match=r"corrupt or was replaced: .* sha256"):
-        hook.materialize(ref)
+        hook.results().materialize(ref)
 
 
 class _Tripwire:
@@ -233,7 +233,7 @@ def test_tampered_pickle_part_is_never_unpickled(hook, store, s3, tmp_path):
     tripwire = tmp_path / "unpickled"
     put(s3, prefix + part, pickle.dumps(_Tripwire(str(tripwire))))
     with pytest.raises(CheckpointRestoreError, match="corrupt or was replaced") as info:
-        hook.materialize(ref)
+        hook.results().materialize(ref)
     assert f"{prefix}{part}" in str(info.value)
     assert not tripwire.exists()
 
@@ -262,7 +262,7 @@ def test_forged_manifest_is_refused_before_any_part_is_read(hook, store, s3, tmp
         stored["signature"]["value"] = signature
         put(s3, prefix + "manifest.json", json.dumps(stored).encode())
         with pytest.raises(CheckpointRestoreError, match="not signed with this deployment's key"):
-            hook.materialize(ref)
+            hook.results().materialize(ref)
     assert not tripwire.exists()
 
 
@@ -273,16 +273,16 @@ def test_manifest_copied_from_another_checkpoint_is_refused(hook, store, s3):
     for obj in s3.client().list_objects(s3.bucket, source, recursive=True):
         put(s3, target + obj.object_name[len(source) :], get(s3, obj.object_name))
     with pytest.raises(CheckpointRestoreError, match=r"was signed for .* copied here"):
-        hook.materialize(ref)
+        hook.results().materialize(ref)
 
 
 def test_checkpoint_overwritten_since_the_reference_is_refused(hook, store):
     """A reference pins its manifest's digest: a rewrite in place is not silently used."""
     ref, _, prefix = checkpoint_and_lose(hook, store, "rewritten", VALUES["array_int"], "bad")
     other, _ = run_task(hook, "ckpt", "bad", "rewriter", lambda: np.arange(5))
-    hook.write_checkpoint(other.key, other.generation, store.store_config(), prefix)
+    hook.results().write_checkpoint(other, store.store_config(), prefix)
     with pytest.raises(CheckpointRestoreError, match="overwritten since"):
-        hook.materialize(ref)
+        hook.results().materialize(ref)
 
 
 def test_missing_part_and_manifest_are_refused(hook, store, s3):
@@ -292,17 +292,17 @@ def test_missing_part_and_manifest_are_refused(hook, store, s3):
     first = sorted(manifest["parts"])[0]
     s3.client().remove_object(s3.bucket, prefix + first)
     with pytest.raises(CheckpointRestoreError, match="missing"):
-        hook.materialize(ref)
+        hook.results().materialize(ref)
     s3.client().remove_object(s3.bucket, prefix + "manifest.json")
     with pytest.raises(CheckpointRestoreError, match="No checkpoint at"):
-        hook.materialize(ref)
+        hook.results().materialize(ref)
 
 
 def test_manifest_from_another_format_version_is_refused(hook, store, s3):
     ref, _, prefix = checkpoint_and_lose(hook, store, "older", VALUES["array_int"], run="bad")
     put(s3, prefix + "manifest.json", json.dumps({"format_version": 1, "tree": {}}).encode())
     with pytest.raises(CheckpointRestoreError, match="format version 1"):
-        hook.materialize(ref)
+        hook.results().materialize(ref)
 
 
 def test_checkpoints_of_another_deployment_are_refused(hook, store, monkeypatch):
@@ -328,28 +328,26 @@ def test_checkpoints_of_another_deployment_are_refused(hook, store, monkeypatch)
         )
     # And B cannot read A's checkpoint even when pointed at it: A's key signed it.
     with pytest.raises(CheckpointRestoreError, match="not signed with this deployment's key"):
-        hook.restore(ref)
-    assert_same(hook.materialize(other_ref), VALUES["array_int"]())
+        hook.results().restore(ref)
+    assert_same(hook.results().materialize(other_ref), VALUES["array_int"]())
 
 
 def test_store_down_at_write_keeps_the_ray_copy(hook, store, s3):
     ref, report = run_task(hook, "ckpt", "down", "produce", VALUES["array_2d"])
-    hook.describe(
-        ref.key, ref.generation, report.result_type, report.result_size, awaiting_checkpoint=True
-    )
+    hook.results().describe(ref, report.result_type, report.result_size, awaiting_checkpoint=True)
     prefix = store.location("ckpt", "down", "produce", -1, ref.generation)
     s3.stop()
     try:
         with pytest.raises(CheckpointWriteError) as info:
-            hook.write_checkpoint(ref.key, ref.generation, store.store_config(), prefix)
+            hook.results().write_checkpoint(ref, store.store_config(), prefix)
     finally:
         s3.start()
     assert s3.endpoint_url in str(info.value)
     assert "3 attempts" in str(info.value)
     # The value is still in Ray, waiting for its checkpoint; a second attempt succeeds.
-    assert hook.result_state(ref.key)["awaiting_checkpoint"] is True
-    manifest = hook.write_checkpoint(ref.key, ref.generation, store.store_config(), prefix)
-    assert hook.result_state(ref.key)["checkpoint_uri"] == manifest["uri"]
+    assert hook.results().result_state(ref.key)["awaiting_checkpoint"] is True
+    manifest = hook.results().write_checkpoint(ref, store.store_config(), prefix)
+    assert hook.results().result_state(ref.key)["checkpoint_uri"] == manifest["uri"]
 
 
 def test_list_and_delete_a_runs_checkpoints(hook, store):

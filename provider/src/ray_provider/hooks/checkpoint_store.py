@@ -6,6 +6,13 @@ absent); extra ``region_name`` defaults to us-east-1. The bucket and prefix come
 ``checkpoint_bucket`` / ``checkpoint_prefix`` or from a ``checkpoint_path`` such as
 ``s3://bucket/prefix`` given to the task, which wins. Under that prefix each deployment has its
 own folder (named by its id, see ``ray_provider.client.deployment``), and each try its own.
+
+Retry extras: ``checkpoint_attempts`` (default 4, at least 1) is how many times one store
+operation is tried while the store cannot be reached: a checkpoint write as a whole (its parts
+stream once, so it is encoded and sent again), each download, a listing, a delete, an artifact
+upload; ``checkpoint_backoff_seconds`` (default 1, at least 0) is the first wait between tries,
+doubling after each. An answer from the store (access denied, no such key) is never retried.
+See ``ray_provider.runtime.store``.
 """
 
 from __future__ import annotations
@@ -96,18 +103,19 @@ class CheckpointStoreHook(BaseHook):
                 '"http://minio:9000", "checkpoint_bucket": "ray-checkpoints"}}\'.'
             ) from exc
         extra = conn.extra_dejson or {}
-        endpoint_url = extra.get("endpoint_url") or "https://s3.amazonaws.com"
-        parsed = urlparse(endpoint_url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise CheckpointConfigError(
-                f"Connection {conn_id!r}, extra 'endpoint_url'={endpoint_url!r}: expected "
-                "http(s)://HOST[:PORT], e.g. http://minio:9000."
-            )
         if self.checkpoint_path:
             bucket, prefix = split_s3_uri(self.checkpoint_path, "checkpoint_path")
         else:
-            bucket = extra.get("checkpoint_bucket") or extra.get("bucket")
+            bucket = extra.get("checkpoint_bucket")
             prefix = extra.get("checkpoint_prefix", DEFAULT_PREFIX)
+        if not bucket and extra.get("bucket"):
+            # Read as an alias once; an aws connection is shared with other tools, so a plain
+            # "bucket" is not taken to mean the checkpoint store's.
+            raise CheckpointConfigError(
+                f"Connection {conn_id!r}: extra 'bucket' is not read for checkpoints; rename "
+                "it to 'checkpoint_bucket' (or pass checkpoint_path='s3://BUCKET/PREFIX' to "
+                "the task)."
+            )
         if not bucket:
             raise CheckpointConfigError(
                 f"Connection {conn_id!r} names no bucket for checkpoints: add "
@@ -118,19 +126,21 @@ class CheckpointStoreHook(BaseHook):
         secret_key = conn.password or extra.get("aws_secret_access_key")
         attempts = _number(extra, "checkpoint_attempts", 4, conn_id, integer=True, minimum=1)
         backoff = _number(extra, "checkpoint_backoff_seconds", 1.0, conn_id, minimum=0)
-        return StoreConfig(
-            endpoint=parsed.netloc,
-            secure=parsed.scheme == "https",
-            access_key=access_key,
-            secret_key=secret_key,
-            region=extra.get("region_name") or DEFAULT_REGION,
-            bucket=bucket,
-            prefix=prefix or "",
-            conn_id=conn_id,
-            attempts=int(attempts),
-            backoff_seconds=backoff,
-            signing_key=self.deployment.key,
-        )
+        try:
+            return StoreConfig.for_endpoint(
+                extra.get("endpoint_url"),
+                bucket,
+                access_key=access_key,
+                secret_key=secret_key,
+                region=extra.get("region_name") or DEFAULT_REGION,
+                prefix=prefix or "",
+                conn_id=conn_id,
+                attempts=int(attempts),
+                backoff_seconds=backoff,
+                signing_key=self.deployment.key,
+            )
+        except ValueError as exc:
+            raise CheckpointConfigError(f"Connection {conn_id!r}, extra {exc}") from exc
 
     def signed_config(self, why: str) -> StoreConfig:
         """The store config, refusing to go on without the key that authenticates manifests."""

@@ -10,7 +10,14 @@ size, the versions that wrote it, and is signed with the deployment key (HMAC-SH
 checks, in this order and before decoding anything: the manifest's signature, that it describes
 the location it was read from, its digest against the one the XCom reference pins, then each
 part's size and SHA-256 on the whole downloaded part. Parts stream from the encoder to S3 on
-write (no local files, no second copy); a write that fails on the network is retried whole.
+write (no local files, no second copy).
+
+Retries: a write is retried as a whole, and nothing inside it is retried on its own. The parts
+stream once from the encoder (a failed part cannot be resent from what was already consumed),
+so the only way to retry is to encode again from the value, which is still in memory, into the
+same try's folder; the manifest goes last, so a write that failed part-way leaves no checkpoint
+a reader would accept. Reads retry each object (``S3Store``), since a download can simply start
+over. Both use the connection's ``checkpoint_attempts`` / ``checkpoint_backoff_seconds``.
 """
 
 from __future__ import annotations
@@ -33,10 +40,9 @@ from ray_provider.runtime.errors import (
     CheckpointCorruptError,
     CheckpointError,
     CheckpointMissingError,
-    CheckpointStoreError,
     CheckpointVersionError,
 )
-from ray_provider.runtime.store import S3Store, StoreConfig
+from ray_provider.runtime.store import S3Store, StoreConfig, retrying
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 2
@@ -84,25 +90,29 @@ def _signing_key(config: StoreConfig) -> bytes:
     return config.signing_key
 
 
-def write_checkpoint(value: Any, config: StoreConfig, prefix: str, result_type: str) -> dict:
+def write_checkpoint(
+    value: Any, config: StoreConfig, prefix: str, result_type: str, *, client: Any = None
+) -> dict:
     """Stream ``value``'s parts to the store, then the signed manifest; returns the manifest.
 
-    The returned manifest carries ``digest`` (what a reference pins), ``uri`` and ``seconds``.
+    The whole write is one retried operation (see the module doc): each store call inside it is
+    tried once. The returned manifest carries ``digest`` (what a reference pins), ``uri`` and
+    ``seconds``. ``client`` replaces the S3 client (tests).
     """
     started = time.monotonic()
     key = _signing_key(config)
-    store = S3Store(config)
-    store.ensure_bucket()
-    delay = config.backoff_seconds
-    for attempt in range(1, config.attempts + 1):
-        try:
-            body = _write_once(store, value, prefix, result_type, key)
-            break
-        except CheckpointStoreError:
-            if attempt == config.attempts:
-                raise
-            time.sleep(delay)
-            delay *= 2
+    store = S3Store(config, attempts=1, client=client)
+
+    def write() -> dict:
+        store.ensure_bucket()
+        return _write_once(store, value, prefix, result_type, key)
+
+    body = retrying(
+        f"writing the checkpoint {config.uri(prefix)}",
+        write,
+        config.attempts,
+        config.backoff_seconds,
+    )
     return {
         **body,
         "digest": signing.digest(body),
@@ -200,11 +210,14 @@ def read_manifest(store: S3Store, prefix: str, expected_digest: str | None = Non
 
 
 def read_checkpoint(
-    config: StoreConfig, prefix: str, expected_digest: str | None = None
+    config: StoreConfig, prefix: str, expected_digest: str | None = None, *, client: Any = None
 ) -> tuple[Any, dict]:
-    """Read and verify the manifest, then each whole part, then decode; (value, manifest)."""
+    """Read and verify the manifest, then each whole part, then decode; (value, manifest).
+
+    Each download is retried on its own (``S3Store``); ``client`` replaces the S3 client (tests).
+    """
     started = time.monotonic()
-    store = S3Store(config)
+    store = S3Store(config, client=client)
     manifest = read_manifest(store, prefix, expected_digest)
     uri = config.uri(prefix)
 

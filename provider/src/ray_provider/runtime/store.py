@@ -1,12 +1,25 @@
-"""S3-compatible object store access for checkpoints (MinIO, AWS S3, GCS interop, rclone).
+"""The provider's one S3 client (MinIO, AWS S3, GCS interop, rclone), used by checkpoints,
+run artifacts and the example DAG's ``s3://`` source.
 
 Runs on Ray workers, which write and read checkpoints next to the data, so the values never
-pass through Airflow. An upload is a hand-off between two threads: the encoder writes while a
-thread sends what it wrote as a multipart upload, so encoding and network overlap and at most
-two parts (2 x 64 MiB) are queued, never a second copy of the value. A download is read whole into
-one buffer of the size the (authenticated) manifest gives, so its SHA-256 is checked before a
-decoder sees a byte. Uploads checksum the bytes as they go by (see ``checksums``). Connection
-failures are retried with exponential backoff, then reported with the endpoint.
+pass through Airflow, and it never imports Airflow. An upload is a hand-off between two threads:
+the encoder writes while a thread sends what it wrote as a multipart upload, so encoding and
+network overlap and at most two parts (2 x 64 MiB) are queued, never a second copy of the value.
+A download is read whole into one buffer of the size the (authenticated) manifest gives, so its
+SHA-256 is checked before a decoder sees a byte. Uploads checksum the bytes as they go by (see
+``checksums``).
+
+Retries, in one layer: every call of ``S3Store`` is one operation, and a failure to reach the
+store is retried with exponential backoff (``retrying``: ``StoreConfig.attempts`` tries, the
+first wait ``backoff_seconds``, doubling) around the whole operation, then reported with the
+endpoint. An answer from the store (an S3 error, a 404) is not retried: it would not change. A
+streamed upload cannot be retried by itself (its bytes are consumed once), so a checkpoint write
+is retried as a whole by its caller on a store made with ``attempts=1``
+(``checkpoint_io.write_checkpoint``). Below that, the HTTP pool resends one request once (a
+pooled connection the server closed, a 502/503/504 from a proxy): request hygiene, not policy.
+
+Public, for code on Ray workers (no Airflow there): ``StoreConfig.for_endpoint`` and
+``S3Store``'s ``put_bytes``, ``get_bytes``, ``size``, ``download_file``, ``list``, ``delete``.
 """
 
 from __future__ import annotations
@@ -19,6 +32,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
+from urllib.parse import urlparse
 
 from ray_provider.runtime.checksums import Checksum, new_checksum
 from ray_provider.runtime.errors import CheckpointStoreError
@@ -26,6 +40,8 @@ from ray_provider.runtime.errors import CheckpointStoreError
 PART_SIZE = 64 * 1024 * 1024
 # Downloads are read (and checksummed) in chunks of this size.
 CHUNK_SIZE = 16 * 1024 * 1024
+# The endpoint when a connection gives none.
+AWS_ENDPOINT = "https://s3.amazonaws.com"
 T = TypeVar("T")
 
 
@@ -58,6 +74,75 @@ class StoreConfig:
 
     def uri(self, name: str = "") -> str:
         return f"s3://{self.bucket}/{name}"
+
+    @classmethod
+    def for_endpoint(
+        cls,
+        endpoint_url: str | None,
+        bucket: str,
+        *,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        region: str | None = None,
+        prefix: str = "",
+        conn_id: str = "",
+        **options: Any,
+    ) -> StoreConfig:
+        """A config from an ``aws`` connection's fields: ``endpoint_url`` as in its extra.
+
+        ``endpoint_url`` is ``http(s)://HOST[:PORT]`` (AWS S3 when empty); ``region`` defaults
+        to us-east-1 (which MinIO and rclone need); empty keys mean anonymous access.
+        ``options`` are the other fields (``attempts``, ``backoff_seconds``, ``signing_key``).
+        Raises ``ValueError`` naming the field for an endpoint that is not a URL.
+        """
+        parsed = urlparse(endpoint_url or AWS_ENDPOINT)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(
+                f"endpoint_url={endpoint_url!r}: expected http(s)://HOST[:PORT], "
+                "e.g. http://minio:9000."
+            )
+        return cls(
+            endpoint=parsed.netloc,
+            secure=parsed.scheme == "https",
+            access_key=access_key or None,
+            secret_key=secret_key or None,
+            region=region or "us-east-1",
+            bucket=bucket,
+            prefix=prefix,
+            conn_id=conn_id,
+            **options,
+        )
+
+
+def retrying(
+    what: str,
+    action: Callable[[], T],
+    attempts: int,
+    backoff_seconds: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """``action()``, tried up to ``attempts`` times while it fails to reach the store.
+
+    Only ``CheckpointStoreError`` (the store could not be reached, see ``S3Store``) is retried,
+    after ``backoff_seconds``, then twice that, and so on; anything else (an answer from the
+    store, a bug) is raised at once. After the last attempt the error says how many there were
+    and what the last one met.
+    """
+    delay = backoff_seconds
+    for attempt in range(1, attempts + 1):
+        try:
+            return action()
+        except CheckpointStoreError as exc:
+            if attempt == attempts:
+                if attempts == 1:
+                    raise
+                raise CheckpointStoreError(
+                    f"{what} failed after {attempts} attempts; the last: {exc}. Check that the "
+                    "store is running and reachable from the Ray workers."
+                ) from exc
+            sleep(delay)
+            delay *= 2
+    raise AssertionError("attempts must be at least 1")
 
 
 def _stable_view(data: Any) -> memoryview:
@@ -169,17 +254,30 @@ class HashingWriter:
 
 
 class S3Store:
-    def __init__(self, config: StoreConfig) -> None:
+    """The store at ``config``; every method is one operation, retried as the module doc says.
+
+    :param config: where and how (``StoreConfig``).
+    :param attempts: tries per operation; ``config.attempts`` by default, 1 when the caller
+        retries a larger operation as a whole.
+    :param client: a ``minio.Minio``-compatible client (tests pass an in-memory one).
+    """
+
+    def __init__(self, config: StoreConfig, *, attempts: int | None = None, client: Any = None):
+        self.config = config
+        self.attempts = config.attempts if attempts is None else attempts
+        self._client = client if client is not None else self._minio(config)
+
+    @staticmethod
+    def _minio(config: StoreConfig) -> Any:
         import urllib3
         from minio import Minio
 
-        self.config = config
         http = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=5.0, read=120.0),
             retries=urllib3.Retry(total=1, backoff_factor=0.2, status_forcelist=[502, 503, 504]),
             maxsize=4,
         )
-        self._client = Minio(
+        return Minio(
             config.endpoint,
             access_key=config.access_key,
             secret_key=config.secret_key,
@@ -189,31 +287,20 @@ class S3Store:
         )
 
     def _retrying(self, what: str, action: Callable[[], T]) -> T:
-        """Run ``action``, retrying connection-level failures with exponential backoff.
+        """``action`` as one operation: a failure to reach the store is retried (``retrying``)."""
 
-        An answer from the store (an S3 error, a 404) is not retried: it would not change.
-        """
-        from minio.error import S3Error
-
-        delay = self.config.backoff_seconds
-        for attempt in range(1, self.config.attempts + 1):
+        def once() -> T:
             try:
                 return action()
-            except S3Error:
+            except CheckpointStoreError:
                 raise
             except Exception as exc:
-                if self.is_missing(exc):
+                error = self._transfer_error(what, exc)
+                if error is exc:
                     raise
-                if attempt == self.config.attempts:
-                    raise CheckpointStoreError(
-                        f"{what} failed after {attempt} attempts against the S3 endpoint "
-                        f"{self.config.endpoint_url} (connection {self.config.conn_id!r}): "
-                        f"{type(exc).__name__}: {exc}. Check that the store is running and "
-                        "reachable from the Ray workers."
-                    ) from exc
-                time.sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
+                raise error from exc
+
+        return retrying(what, once, self.attempts, self.config.backoff_seconds)
 
     def ensure_bucket(self) -> None:
         def create() -> None:
@@ -229,9 +316,9 @@ class S3Store:
         ``length``, when the caller knows it, spares the client two copies of every part
         (with an unknown length minio reads one byte more per part and slices it off).
 
-        Not retried here (the bytes are consumed as they go); the caller retries the whole
-        write. If the upload fails, the writer gets a BrokenPipeError and the upload's error
-        is raised instead.
+        Never retried (the bytes are consumed as they go): the caller retries the whole write.
+        If the upload fails, the writer gets a BrokenPipeError and the upload's error (a
+        ``CheckpointStoreError`` when the store could not be reached) is raised instead.
         """
         handoff = _Handoff(limit=2 * PART_SIZE)
         writer = HashingWriter(handoff)
@@ -296,18 +383,20 @@ class S3Store:
         return self._retrying(f"downloading {self.config.uri(name)}", fetch)
 
     def _transfer_error(self, what: str, exc: BaseException) -> BaseException:
-        from minio.error import S3Error
-
-        if isinstance(exc, S3Error) or self.is_missing(exc):
+        """``exc`` as raised to the caller: an answer from the store as it is, anything else
+        (the store could not be reached) as a ``CheckpointStoreError`` naming the endpoint."""
+        if self.is_answer(exc) or self.is_missing(exc) or isinstance(exc, CheckpointStoreError):
             return exc
+        conn = f" (connection {self.config.conn_id!r})" if self.config.conn_id else ""
         error = CheckpointStoreError(
-            f"{what} failed against the S3 endpoint {self.config.endpoint_url} (connection "
-            f"{self.config.conn_id!r}): {type(exc).__name__}: {exc}"
+            f"{what} failed against the S3 endpoint {self.config.endpoint_url}{conn}: "
+            f"{type(exc).__name__}: {exc}"
         )
         error.__cause__ = exc
         return error
 
     def put_bytes(self, name: str, data: bytes) -> None:
+        """Store ``data`` (small: it is sent from memory in one request) as ``name``."""
         import io
 
         self._retrying(
@@ -316,6 +405,8 @@ class S3Store:
         )
 
     def get_bytes(self, name: str) -> bytes:
+        """The whole object ``name`` (small ones: see ``download_exact`` for checkpoint parts)."""
+
         def fetch() -> bytes:
             response = self._client.get_object(self.config.bucket, name)
             try:
@@ -326,7 +417,27 @@ class S3Store:
 
         return self._retrying(f"downloading {self.config.uri(name)}", fetch)
 
+    def size(self, name: str) -> int:
+        """The size in bytes of the object ``name``."""
+        return self._retrying(
+            f"looking up {self.config.uri(name)}",
+            lambda: self._client.stat_object(self.config.bucket, name).size,
+        )
+
+    def download_file(self, name: str, path: str) -> None:
+        """Download the object ``name`` into the file ``path``, streaming.
+
+        The client writes a temporary file next to ``path`` and renames it when the object is
+        complete, so an interrupted download never leaves ``path`` behind.
+        """
+        self._retrying(
+            f"downloading {self.config.uri(name)}",
+            lambda: self._client.fget_object(self.config.bucket, name, path),
+        )
+
     def list(self, prefix: str) -> list[dict[str, Any]]:
+        """Every object under ``prefix``: ``name``, ``size``, ``modified``."""
+
         def scan() -> list[dict[str, Any]]:
             return [
                 {"name": o.object_name, "size": o.size, "modified": o.last_modified}
@@ -347,6 +458,13 @@ class S3Store:
             return len(names)
 
         return self._retrying(f"deleting {len(names)} objects", remove) if names else 0
+
+    @staticmethod
+    def is_answer(exc: BaseException) -> bool:
+        """True when ``exc`` is the store's answer (an S3 error), not a failure to reach it."""
+        from minio.error import S3Error
+
+        return isinstance(exc, S3Error)
 
     @staticmethod
     def is_missing(exc: BaseException) -> bool:
