@@ -50,7 +50,7 @@ bench: setup ## Run the benchmarks; results (JSON, markdown, PNG) go to bench/re
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
 
 bench-gpu: setup ## On a machine with an NVIDIA GPU: xgboost on CUDA vs CPU, and through Ray
-	$(VENV)/bin/python -m bench.gpu_training $(BENCH_ARGS)
+	$(VENV)/bin/python -m bench gpu $(BENCH_ARGS)
 
 demo: setup ## Run the HIGGS pipeline end to end here (ROWS=, SOURCE=, ROUNDS=, ACTORS=, USE_GPU=1)
 	ROWS="$(ROWS)" SOURCE="$(SOURCE)" ROUNDS="$(ROUNDS)" ACTORS="$(ACTORS)" USE_GPU="$(USE_GPU)" \

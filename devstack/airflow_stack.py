@@ -1,4 +1,4 @@
-"""Real Airflow 3 processes for tests: api-server, scheduler and dag-processor on SQLite.
+"""Real Airflow 3 processes: api-server, scheduler and dag-processor on SQLite.
 
 Tasks run through the scheduler and the LocalExecutor, each in its own process, which is what
 shows that a result outlives the task process that produced it (``dag.test()`` cannot).
@@ -23,6 +23,11 @@ BIN = Path(sys.executable).parent
 FINISHED = {"success", "failed"}
 
 
+def new_secret() -> str:
+    """A fresh secret for Airflow's JWT signing or the provider's deployment key."""
+    return secrets.token_urlsafe(48)
+
+
 @dataclass
 class AirflowStack:
     home: Path
@@ -31,8 +36,8 @@ class AirflowStack:
     port: int = field(default_factory=free_port)
     # Generated per stack: Airflow's JWT secret, and the provider's deployment key (signs
     # checkpoint manifests and XCom references; see ray_provider.client.deployment).
-    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
-    deployment_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+    jwt_secret: str = field(default_factory=new_secret)
+    deployment_key: str = field(default_factory=new_secret)
     processes: list[subprocess.Popen] = field(default_factory=list)
     _token: str | None = None
 
@@ -42,6 +47,11 @@ class AirflowStack:
         from ray_provider.runtime.signing import key_id
 
         return key_id(self.deployment_key.encode())
+
+    @property
+    def sqlite_path(self) -> Path:
+        """Airflow's metadata database (SQLite, in its home)."""
+        return self.home / "airflow.db"
 
     @property
     def url(self) -> str:

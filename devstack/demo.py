@@ -4,7 +4,8 @@ Starts (or reuses, when a previous ``make demo`` left them running) a local Ray 
 dashboard, an S3 server (rclone) with the checkpoint bucket, and Airflow (api-server,
 scheduler, dag-processor; SQLite; connections from environment variables); triggers the
 ``higgs_xgboost`` DAG through the scheduler, shows its progress, and prints the metrics and the
-URLs. The same local services the tests use. ``make demo-stop`` stops them by PID.
+URLs. The same local platform the tests and benchmarks use (``devstack.platform``).
+``make demo-stop`` stops it by PID.
 
     python -m devstack.demo [run|stop] [--rows N] [--source S] [--rounds R] ...
 """
@@ -14,110 +15,69 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import sys
 import time
 from pathlib import Path
 
-from devstack.airflow_stack import AirflowStack
-from devstack.processes import free_port, pid_alive, port_open, stop_tree
-from devstack.ray_head import RayHead
-from devstack.s3_server import S3Server
+from devstack.platform import PROJECT_DAGS, ROOT, LocalPlatform
 
-ROOT = Path(__file__).resolve().parents[1]
 STATE_DIR = ROOT / ".demo"
 STATE_FILE = STATE_DIR / "state.json"
 DAG_ID = "higgs_xgboost"
 
 
-def _preferred(port: int) -> int:
-    return port if not port_open(port) else free_port()
+def _say(message: str) -> None:
+    print(message, flush=True)
 
 
-def _load_state() -> dict | None:
+def _platform() -> LocalPlatform:
+    """The demo's platform: persistent under ``.demo/``, dashboard on, this machine's cores."""
+    return LocalPlatform(
+        work_dir=STATE_DIR,
+        dags=(PROJECT_DAGS,),
+        dashboard=True,
+        parallelism=2,
+        persistent=True,
+        say=_say,
+    )
+
+
+def _read_state() -> dict:
+    state = json.loads(STATE_FILE.read_text())
+    # A state file written before the platform recorded its paths: the demo's fixed ones.
+    older = {
+        "work_dir": str(STATE_DIR),
+        "persistent": True,
+        "parallelism": 2,
+        "ray_num_cpus": os.cpu_count() or 2,
+        "s3_root": str(STATE_DIR / "s3"),
+        "s3_bucket": "ray-checkpoints",
+        "airflow_home": str(STATE_DIR / "airflow"),
+        "dags_folder": str(PROJECT_DAGS),
+    }
+    return {**older, **state}
+
+
+def _running() -> LocalPlatform | None:
+    """The platform a previous ``make demo`` left running, if all of it still runs."""
     if not STATE_FILE.exists():
         return None
-    state = json.loads(STATE_FILE.read_text())
-    pids = state["airflow_pids"] + [state["s3_pid"], state.get("keeper_pid", 0)]
-    alive = all(pid_alive(pid) for pid in pids)
-    if alive and port_open(state["ray_port"]) and port_open(state["airflow_port"]):
-        return state
+    platform = LocalPlatform.attach(_read_state())
+    if platform.is_running():
+        return platform
     print("==> a previous demo is only partly running: stopping what is left of it")
     stop()
     return None
 
 
-def _head(state: dict) -> RayHead:
-    return RayHead(
-        token=state["ray_token"],
-        num_cpus=os.cpu_count() or 2,
-        port=state["ray_port"],
-        client_port=state["ray_client_port"],
-        temp_dir=Path(state["ray_temp_dir"]),
-        dashboard_port=state["dashboard_port"],
-    )
-
-
-def _s3(state: dict) -> S3Server:
-    return S3Server(
-        port=state["s3_port"],
-        access_key=state["s3_access_key"],
-        secret_key=state["s3_secret_key"],
-        root=STATE_DIR / "s3",
-    )
-
-
-def _stack(state: dict) -> AirflowStack:
-    head, s3 = _head(state), _s3(state)
-    return AirflowStack(
-        home=STATE_DIR / "airflow",
-        dags_folder=ROOT / "dags",
-        port=state["airflow_port"],
-        jwt_secret=state["jwt_secret"],
-        deployment_key=state["deployment_key"],
-        extra_env={
-            "AIRFLOW_CONN_RAY_DEFAULT": head.connection_json(),
-            "AIRFLOW_CONN_S3_CHECKPOINTS": s3.connection_json(),
-            "HOME": str(head.temp_dir / "home"),
-            "AIRFLOW__CORE__PARALLELISM": "2",
-        },
-    )
-
-
-def start() -> dict:
-    state = _load_state()
-    if state is not None:
-        print(f"==> reusing the running demo services (Airflow on port {state['airflow_port']})")
-        return state
-    STATE_DIR.mkdir(mode=0o700, exist_ok=True)
-    STATE_DIR.chmod(0o700)
-    (STATE_DIR / "s3").mkdir(exist_ok=True)
-    state = {
-        "ray_token": secrets.token_hex(16),
-        "ray_port": _preferred(6379),
-        "ray_client_port": _preferred(10001),
-        "dashboard_port": _preferred(8265),
-        "ray_temp_dir": f"/tmp/ray-demo-{abs(hash(str(ROOT))) % 10**8}",
-        "s3_port": _preferred(9000),
-        "s3_access_key": "demo" + secrets.token_hex(8),
-        "s3_secret_key": secrets.token_hex(16),
-        "airflow_port": _preferred(8080),
-        "jwt_secret": secrets.token_urlsafe(48),
-        "deployment_key": secrets.token_urlsafe(48),
-    }
-    Path(state["ray_temp_dir"]).mkdir(exist_ok=True)
-    print(f"==> starting Ray (head on 127.0.0.1:{state['ray_port']}, token auth on)", flush=True)
-    head = _head(state).start()
-    print("==> starting ray_provider.cli.keeper (keeps Ray workers warm between tasks)", flush=True)
-    state["keeper_pid"] = head.start_keeper()
-    print(f"==> starting the S3 server (rclone) on 127.0.0.1:{state['s3_port']}", flush=True)
-    s3 = _s3(state).start()
-    state["s3_pid"] = s3.process.pid
-    print("==> starting Airflow (db migrate, api-server, scheduler, dag-processor)", flush=True)
-    stack = _stack(state).start()
-    state["airflow_pids"] = [p.pid for p in stack.processes]
-    _write_private(STATE_FILE, json.dumps(state, indent=2))
-    return state
+def start() -> LocalPlatform:
+    platform = _running()
+    if platform is not None:
+        print(f"==> reusing the running demo services (Airflow on port {platform.airflow_port})")
+        return platform
+    platform = _platform().start()
+    _write_private(STATE_FILE, json.dumps(platform.state(), indent=2))
+    return platform
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -132,19 +92,14 @@ def stop() -> None:
     if not STATE_FILE.exists():
         print("==> no demo is running")
         return
-    state = json.loads(STATE_FILE.read_text())
-    for pid in state.get("airflow_pids", []):
-        stop_tree(pid)
-    if state.get("s3_pid"):
-        stop_tree(state["s3_pid"])
-    _head(state).stop()
+    LocalPlatform.attach(_read_state()).stop()
     STATE_FILE.unlink()
     print("==> stopped Airflow, the S3 server and Ray (data kept in .demo/)")
 
 
 def run(conf: dict) -> int:
-    state = start()
-    stack = _stack(state)
+    platform = start()
+    stack = platform.airflow
     print(f"==> triggering {DAG_ID} with {json.dumps(conf)}", flush=True)
     run_id = stack.trigger(DAG_ID, conf)
     started, seen = time.monotonic(), {}
@@ -163,10 +118,9 @@ def run(conf: dict) -> int:
         time.sleep(2)
     print(f"==> run {run_id}: {state_now} in {time.monotonic() - started:.0f}s")
     urls = (
-        f"Airflow UI:     http://127.0.0.1:{state['airflow_port']}  (demo mode: no login, "
-        "every user is admin)\n"
-        f"Ray dashboard:  http://127.0.0.1:{state['dashboard_port']}\n"
-        f"S3 store:       http://127.0.0.1:{state['s3_port']}  (keys in .demo/state.json)\n"
+        f"Airflow UI:     {stack.url}  (demo mode: no login, every user is admin)\n"
+        f"Ray dashboard:  http://127.0.0.1:{platform.head.dashboard_port}\n"
+        f"S3 store:       {platform.s3.endpoint_url}  (keys in .demo/state.json)\n"
         "Stop everything: make demo-stop"
     )
     if state_now != "success":

@@ -1,4 +1,4 @@
-"""Start background processes for tests and stop them (and their children) by PID."""
+"""Start background processes and stop them (and their children) by PID."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A real Ray head for tests: ``ray start --head`` on 127.0.0.1, stopped by PID afterwards.
+"""A real Ray head: ``ray start --head`` on 127.0.0.1, stopped by PID afterwards.
 
 Each head gets its own temp dir and HOME, so nothing depends on ``~/.ray`` (token auth files)
 or on another head running on the machine. Every process of the head mentions its temp dir on
@@ -45,11 +45,15 @@ class RayHead:
     def client_address(self) -> str:
         return f"ray://127.0.0.1:{self.client_port}"
 
+    @property
+    def home(self) -> Path:
+        """The HOME of every process of this head (and of Airflow's tasks): never ``~/.ray``."""
+        return self.temp_dir / "home"
+
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
-        home = self.temp_dir / "home"
-        home.mkdir(exist_ok=True)
-        env["HOME"] = str(home)
+        self.home.mkdir(exist_ok=True)
+        env["HOME"] = str(self.home)
         env["RAY_USAGE_STATS_ENABLED"] = "0"
         if self.token:
             env["RAY_AUTH_MODE"] = "token"

@@ -1,4 +1,4 @@
-"""Session-wide real services: a Ray head (token auth on) and an Airflow stack using it.
+"""Session-wide real services: the local platform (Ray head with token auth, S3, Airflow).
 
 The test process itself talks to the same Ray through ``RayHook`` to inspect the registry, so
 its environment is pointed at the session's Airflow home and connection before Airflow loads.
@@ -16,12 +16,11 @@ from pathlib import Path
 import pytest
 
 from devstack.airflow_stack import AirflowStack
+from devstack.platform import PROJECT_DAGS, LocalPlatform
 from devstack.ray_head import RayHead
 from devstack.s3_server import S3Server
 
-ROOT = Path(__file__).resolve().parent.parent
 TEST_DAGS = Path(__file__).resolve().parent / "dags"
-PROJECT_DAGS = ROOT / "dags"
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="raytests-"))
 
@@ -46,17 +45,35 @@ def session_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def ray_head() -> Iterator[RayHead]:
-    head = RayHead(num_cpus=4, keeper=True).start()
+def platform(session_dir: Path) -> Iterator[LocalPlatform]:
+    """The local platform (``devstack.platform``); each fixture below starts and stops its part.
+
+    Airflow parses the project's DAGs (the HIGGS pipeline) and the test DAGs side by side.
+    """
+    platform = LocalPlatform(
+        work_dir=session_dir,
+        dags=(PROJECT_DAGS, TEST_DAGS),
+        num_cpus=4,
+        deployment_key=os.environ["AIRFLOW__RAY_PROVIDER__DEPLOYMENT_KEY"],
+    )
+    try:
+        yield platform
+    finally:
+        platform.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_head(platform: LocalPlatform) -> Iterator[RayHead]:
+    head = platform.start_ray()
     # The test process reaches the same head through the default connection.
-    os.environ["AIRFLOW_CONN_RAY_DEFAULT"] = head.connection_json()
+    os.environ.update(platform.connections())
     try:
         yield head
     finally:
         from ray_provider.client import connect
 
         connect.disconnect()
-        head.discard()
+        platform.stop_ray()
 
 
 def _discarded_after(service):
@@ -68,10 +85,13 @@ def _discarded_after(service):
 
 
 @pytest.fixture(scope="session")
-def s3() -> Iterator[S3Server]:
-    server = S3Server().start()
-    os.environ["AIRFLOW_CONN_S3_CHECKPOINTS"] = server.connection_json()
-    yield from _discarded_after(server)
+def s3(platform: LocalPlatform) -> Iterator[S3Server]:
+    server = platform.start_s3()
+    os.environ.update(platform.connections())
+    try:
+        yield server
+    finally:
+        platform.stop_s3()
 
 
 @pytest.fixture(scope="session")
@@ -87,42 +107,24 @@ def flaky_s3() -> Iterator[S3Server]:
 
 
 @pytest.fixture(scope="session")
-def dags_folder(session_dir: Path) -> Path:
-    """The project's DAGs (the HIGGS pipeline) and the test DAGs, side by side."""
-    folder = session_dir / "dags"
-    for source in (PROJECT_DAGS, TEST_DAGS):
-        shutil.copytree(
-            source, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
-        )
-    return folder
-
-
-@pytest.fixture(scope="session")
 def airflow(
-    dags_folder: Path,
+    platform: LocalPlatform,
     ray_head: RayHead,
     spare_ray_head: RayHead,
     s3: S3Server,
     flaky_s3: S3Server,
-    session_dir: Path,
 ) -> Iterator[AirflowStack]:
-    stack = AirflowStack(
-        home=session_dir / "airflow",
-        dags_folder=dags_folder,
-        deployment_key=os.environ["AIRFLOW__RAY_PROVIDER__DEPLOYMENT_KEY"],
+    stack = platform.start_airflow(
         extra_env={
-            "AIRFLOW_CONN_RAY_DEFAULT": ray_head.connection_json(),
             "AIRFLOW_CONN_RAY_CLIENT": ray_head.connection_json(ray_head.client_address),
-            "AIRFLOW_CONN_S3_CHECKPOINTS": s3.connection_json(),
             "AIRFLOW_CONN_RAY_SPARE": spare_ray_head.connection_json(),
             "AIRFLOW_CONN_S3_FLAKY": flaky_s3.connection_json(),
-            "HOME": str(ray_head.temp_dir / "home"),
-        },
+        }
     )
     try:
-        yield stack.start()
+        yield stack
     finally:
-        stack.stop()
+        platform.stop_airflow()
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""``python -m bench.gpu_training``: refuses a machine without a GPU, and renders its results.
+"""``python -m bench gpu`` (``make bench-gpu``): refuses a machine without a GPU; its report.
 
 The GPU run itself needs an NVIDIA GPU, which CI does not have; the committed results
 (``bench/results/gpu_training.json``) came from one. What runs here: the refusal on a CPU
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import gpu_training
+from bench.suites import gpu_training
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "bench" / "results" / "gpu_training.json"
@@ -26,14 +26,14 @@ def test_a_machine_without_nvidia_smi_is_refused_with_the_fix(tmp_path, monkeypa
     monkeypatch.setattr(shutil, "which", lambda name: None)
     assert gpu_training.main([f"--results-dir={tmp_path}"]) == 2
     message = capsys.readouterr().err
-    assert "nvidia-smi is not on PATH" in message and "python -m bench.training" in message
+    assert "nvidia-smi is not on PATH" in message and "python -m bench training" in message
     assert not list(tmp_path.iterdir()), "nothing is written when nothing was measured"
 
 
 @pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="this machine has a GPU")
 def test_the_command_line_exits_2_on_this_cpu_machine(tmp_path):
     run = subprocess.run(
-        [sys.executable, "-m", "bench.gpu_training", f"--results-dir={tmp_path}"],
+        [sys.executable, "-m", "bench", "gpu", f"--results-dir={tmp_path}"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import stat
 
+from devstack import demo
 from devstack.airflow_stack import AirflowStack
-from tests.support import demo
 
 
 def test_each_stack_generates_its_own_jwt_secret_and_deployment_key(tmp_path):

@@ -6,7 +6,7 @@ other in one process
 that joins the benchmark's Ray head as a driver. The caller times the whole process (start
 to exit, as a user running ``python script.py`` would); the script prints its own steps.
 
-    python -m bench.higgs_script --address 127.0.0.1:6379 --rows 1000000 --rounds 100
+    python -m bench.baselines.higgs_script --address 127.0.0.1:6379 --rows 1000000 --rounds 100
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import ray
 
-    from bench.higgs_modules import import_higgs
+    from bench.lib.higgs_modules import import_higgs
 
     higgs = import_higgs()
     ray.init(address=args.address, logging_level="WARNING", log_to_driver=False)

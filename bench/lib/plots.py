@@ -1,6 +1,6 @@
 """PNG plots of benchmark results: medians with min-max error bars, headless (Agg).
 
-A series is ``{label: [(x, stats), ...]}`` where ``stats`` is :func:`bench.common.summarize`
+A series is ``{label: [(x, stats), ...]}`` where ``stats`` is :func:`bench.lib.common.summarize`
 output (or ``None`` for a point that could not be measured, which is left out of the line).
 """
 

@@ -2,8 +2,8 @@
 
 The pipeline's parameters (``higgs.model.xgboost_params``: hist, depth 8, eta 0.1, logloss +
 error on train and validation every round) on one DMatrix, in this process. Shared by
-``bench.training`` (CPU) and ``bench.gpu_training`` (CPU and CUDA, and inside a Ray task),
-so both measure the same call.
+``bench.suites.training`` (CPU) and ``bench.suites.gpu_training`` (CPU and CUDA, and inside a
+Ray task), so both measure the same call.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import pkgutil
 import sys
 from types import ModuleType
 
-from bench.common import ROOT
+from bench.lib.common import ROOT
 
 
 def import_higgs() -> ModuleType:

@@ -11,7 +11,7 @@
   the first Airflow task process, so its Ray job ends with that task and Ray cannot reuse
   worker processes (see bench/README.md: why the registry's job matters).
 
-    python -m bench.handoff [--smoke] [--results-dir DIR] [--repeats 3]
+    python -m bench handoff [--smoke] [--results-dir DIR] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench import airflow_runs as runs
-from bench.common import (
+from bench.lib import airflow_runs as runs
+from bench.lib.common import (
+    MET,
     ROOT,
     finish_facts,
     machine_facts,
@@ -38,8 +39,9 @@ from bench.common import (
     summarize,
     write_results,
 )
-from bench.plots import loglog_panels
-from bench.stack import Platform, add_platform_option, platform_for
+from bench.lib.plots import loglog_panels
+from bench.lib.stack import add_platform_option, platform_for
+from devstack.platform import LocalPlatform
 
 NAME = "handoff"
 SIZES = (1_000, 100_000, 1_000_000, 10_000_000)
@@ -73,16 +75,16 @@ def frame_bytes(rows: int) -> int:
 # --- through Airflow ----------------------------------------------------------------------
 
 
-def measure_dag_run(platform: Platform, dag_id: str, rows: int, consumers: int) -> dict:
+def measure_dag_run(platform: LocalPlatform, dag_id: str, rows: int, consumers: int) -> dict:
     """Trigger one run (1 producer, ``consumers`` consumers) and read its timings."""
-    stack = platform.ensure_airflow()
+    stack = platform.start_airflow()
     run_id, state = stack.run_and_wait(dag_id, {"rows": rows}, timeout=RUN_TIMEOUT)
     times = runs.task_times(stack, dag_id, run_id)
     result: dict[str, Any] = {
         "run_id": run_id,
         "state": state,
         "producer_task_s": times["produce"]["duration"],
-        "xcom_bytes": runs.xcom_sizes(platform.sqlite_path, dag_id, run_id).get("produce"),
+        "xcom_bytes": runs.xcom_sizes(stack.sqlite_path, dag_id, run_id).get("produce"),
         "consumers": [],
     }
     producer_events = runs.log_events(stack, dag_id, run_id, "produce")
@@ -132,7 +134,7 @@ def consumer_stats(run: dict | None) -> dict[str, Any]:
 # --- outside Airflow ----------------------------------------------------------------------
 
 
-def measure_floor(platform: Platform, sizes: tuple[int, ...], repeats: int) -> dict[int, dict]:
+def measure_floor(platform: LocalPlatform, sizes: tuple[int, ...], repeats: int) -> dict[int, dict]:
     """(a): the frame put in the registry once, then ``ray.get`` by a new driver per sample."""
     from ray import cloudpickle
 
@@ -153,7 +155,7 @@ def measure_floor(platform: Platform, sizes: tuple[int, ...], repeats: int) -> d
                 [
                     sys.executable,
                     "-m",
-                    "bench.handoff_floor",
+                    "bench.baselines.handoff_floor",
                     platform.head.address,
                     hook.settings.namespace,
                     ref.key,
@@ -167,7 +169,7 @@ def measure_floor(platform: Platform, sizes: tuple[int, ...], repeats: int) -> d
                 cwd=ROOT,
             )
             samples.append(json.loads(output.stdout.strip().splitlines()[-1]))
-        hook.release_run(ref.run_key)
+        hook.results().release_run(ref.dag_id, ref.run_id)
         floor[rows] = {
             key: summarize([s[key] for s in samples]) for key in ("connect_s", "lookup_s", "get_s")
         }
@@ -176,10 +178,10 @@ def measure_floor(platform: Platform, sizes: tuple[int, ...], repeats: int) -> d
     return floor
 
 
-def measure_s3(platform: Platform, sizes: tuple[int, ...], repeats: int) -> dict[int, dict]:
+def measure_s3(platform: LocalPlatform, sizes: tuple[int, ...], repeats: int) -> dict[int, dict]:
     """(b): Parquet write + read through the S3 server, in this process."""
+    from bench.baselines.handoff_s3 import roundtrips
     from bench.dags.handoff_frame import make_frame
-    from bench.handoff_s3 import roundtrips
 
     client = platform.s3.client()
     results = {}
@@ -199,7 +201,7 @@ def drop_registry() -> None:
 
 
 @contextmanager
-def without_keeper(platform: Platform) -> Iterator[None]:
+def without_keeper(platform: LocalPlatform) -> Iterator[None]:
     """Run the block as a deployment without the keeper runs, then put the keeper back."""
     platform.head.stop_keeper()
     drop_registry()  # the next Airflow task creates it, owned by that task's Ray job
@@ -213,7 +215,7 @@ def without_keeper(platform: Platform) -> Iterator[None]:
 # --- the benchmark ------------------------------------------------------------------------
 
 
-def run_benchmark(platform: Platform, sizes: tuple[int, ...], repeats: int) -> dict[str, Any]:
+def run_benchmark(platform: LocalPlatform, sizes: tuple[int, ...], repeats: int) -> dict[str, Any]:
     methods: dict[str, dict[int, Any]] = {"ray": {}, "xcom": {}, "ray_no_keeper": {}}
     for rows in sizes:
         methods["ray"][rows] = measure_dag_run(platform, RAY_DAG, rows, repeats)
@@ -435,12 +437,41 @@ def plot(data: dict[str, Any], path: Path) -> Path:
     )
 
 
+def headlines(data: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The rows this benchmark adds to the combined report: (measure, goal, result)."""
+    g = data["goals"]
+    rows = f"{g['at_rows']:,} rows"
+    return [
+        (
+            f"ours vs (a') registry lookup + `ray.get` from a new driver, {rows}",
+            "<= 1.2x",
+            f"{g['lookup_floor_ratio']:.2f}x, {MET[g['lookup_floor_ratio_met']]}",
+        ),
+        (
+            f"ours vs (a) bare `ray.get` of a ref already held, {rows}",
+            "<= 1.2x",
+            f"{g['floor_ratio']:.0f}x, {MET[g['floor_ratio_met']]} (a task launch vs 1 ms)",
+        ),
+        (
+            f"(b) S3 Parquet write+read / ours, {rows}",
+            ">= 10x",
+            f"{g['s3_speedup']:.1f}x, {MET[g['s3_speedup_met']]}",
+        ),
+        (
+            "XCom row of a `@task.ray` result, all sizes",
+            "constant, < 1 KB",
+            f"{min(g['xcom_bytes'])} - {max(g['xcom_bytes'])} B, {MET[g['xcom_constant_met']]}",
+        ),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(__doc__, argv, add_platform_option)
     sizes = SMOKE_SIZES if args.smoke else SIZES
     started, facts = time.monotonic(), machine_facts()
     consumers = {"BENCH_HANDOFF_CONSUMERS": str(args.repeats)}
-    with platform_for(args.platform, airflow_env=consumers) as platform:
+    with platform_for(args.platform) as platform:
+        platform.start_airflow(extra_env=consumers)  # run alone: our Airflow starts here
         platform.connect_driver()
         try:
             raw = run_benchmark(platform, sizes, args.repeats)

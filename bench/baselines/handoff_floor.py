@@ -1,6 +1,6 @@
 """The handoff floor: a new driver process ``ray.get``s a result the registry already owns.
 
-Run as its own process for every sample (``python -m bench.handoff_floor ADDRESS NAMESPACE
+Run as its own process for every sample (``python -m bench.baselines.handoff_floor ADDRESS NAMESPACE
 KEY``), because "a new driver" is the situation of an Airflow task: nothing cached, the object
 never seen by this process. Prints one JSON line: seconds to connect (``ray.init``), to find
 the registry actor and borrow the ref from it (what our consumer does too), and from

@@ -1,6 +1,6 @@
-"""The run that ``python -m bench.profile training`` samples: xgboost-ray, then plain xgboost.
+"""The run ``python -m bench.profiling.sampling`` samples: xgboost-ray, then plain xgboost.
 
-Same frame, same parameters as bench/training.py; a local Ray of this process (so py-spy's
+Same frame, same parameters as bench/suites/training.py; a local Ray of this process (so py-spy's
 ``--subprocesses`` reaches the actor). Prints ``PHASE name seconds`` lines.
 """
 
@@ -12,7 +12,7 @@ import time
 
 import ray
 
-from bench.higgs_modules import import_higgs
+from bench.lib.higgs_modules import import_higgs
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 DAG: ``higgs_xgboost`` triggered through the REST API and run by the real scheduler
 (LocalExecutor, each task its own process); its wall time is the run's start to end. Script:
-``bench.higgs_script`` (load, split, xgboost-ray training, evaluate) in one process on the
+``bench.baselines.higgs_script`` (load, split, xgboost-ray training, evaluate) in one process on the
 same Ray head; its wall time is the process's start to exit. Runs alternate DAG, script,
 DAG, ... so that a busy moment of the machine lands on both.
 
@@ -10,7 +10,7 @@ The DAG's time is split, per task, into the callable's own time on Ray (the "Ray
 finished in" log line), checkpoint writing, the rest of the task process (start, DAG parse,
 Ray connect, submit, waiting for a Ray worker) and the scheduler's gaps between tasks.
 
-    python -m bench.overhead [--smoke] [--results-dir DIR] [--repeats 3]
+    python -m bench overhead [--smoke] [--results-dir DIR] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import airflow_runs as runs
-from bench.common import (
+from bench.lib import airflow_runs as runs
+from bench.lib.common import (
+    MET,
     ROOT,
     finish_facts,
     machine_facts,
@@ -36,8 +37,9 @@ from bench.common import (
     summarize,
     write_results,
 )
-from bench.plots import stacked_bars
-from bench.stack import Platform, add_platform_option, platform_for
+from bench.lib.plots import stacked_bars
+from bench.lib.stack import add_platform_option, platform_for
+from devstack.platform import LocalPlatform
 
 NAME = "overhead"
 DAG_ID = "higgs_xgboost"
@@ -57,9 +59,9 @@ def _first_float(events: list[dict[str, Any]], pattern: re.Pattern) -> float:
     return 0.0
 
 
-def run_dag(platform: Platform, size: dict[str, int]) -> dict[str, Any]:
+def run_dag(platform: LocalPlatform, size: dict[str, int]) -> dict[str, Any]:
     """One run of the HIGGS DAG; its wall time and where the time went, task by task."""
-    stack = platform.ensure_airflow()
+    stack = platform.start_airflow()
     conf = {
         "source": "synthetic",
         **size,
@@ -103,12 +105,12 @@ def run_dag(platform: Platform, size: dict[str, int]) -> dict[str, Any]:
     }
 
 
-def run_script(platform: Platform, size: dict[str, int]) -> dict[str, Any]:
+def run_script(platform: LocalPlatform, size: dict[str, int]) -> dict[str, Any]:
     """One run of the same steps as a plain script; timed from process start to exit."""
     command = [
         sys.executable,
         "-m",
-        "bench.higgs_script",
+        "bench.baselines.higgs_script",
         f"--address={platform.head.address}",
         f"--rows={size['rows']}",
         f"--rounds={size['rounds']}",
@@ -182,6 +184,20 @@ def markdown(data: dict[str, Any]) -> str:
         lines.append(f"| {step.replace('_', ' ')} | {value:.1f} |")
     lines += ["", f"![overhead]({NAME}.png)", ""]
     return "\n".join(lines)
+
+
+def headlines(data: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The rows this benchmark adds to the combined report: (measure, goal, result)."""
+    size = data["size"]
+    return [
+        (
+            f"HIGGS DAG / plain script, {size['rows']:,} rows, {size['rounds']} rounds "
+            f"({seconds(data['dag']['wall']['median'])} vs "
+            f"{seconds(data['script']['wall']['median'])})",
+            f"<= {data['goal']}x",
+            f"{data['ratio']:.2f}x, {MET[data['goal_met']]}",
+        )
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ with actors x CPUs per actor = the same cores, on the benchmark's Ray head. Each
 covers the whole call (building the (Ray)DMatrix, starting actors, training); rows/s is
 training rows x rounds / seconds. Methods alternate within each repeat.
 
-    python -m bench.training [--smoke] [--results-dir DIR] [--repeats 3]
+    python -m bench training [--smoke] [--results-dir DIR] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import (
+from bench.baselines.plain_xgboost import train_plain
+from bench.lib.common import (
+    MET,
     finish_facts,
     machine_facts,
     machine_line,
@@ -32,10 +34,9 @@ from bench.common import (
     summarize,
     write_results,
 )
-from bench.higgs_modules import import_higgs
-from bench.plain_xgboost import train_plain
-from bench.plots import grouped_bars
-from bench.stack import add_platform_option, platform_for
+from bench.lib.higgs_modules import import_higgs
+from bench.lib.plots import grouped_bars
+from bench.lib.stack import add_platform_option, platform_for
 
 NAME = "training"
 CORES = os.cpu_count() or 2
@@ -308,6 +309,18 @@ def _options(parser) -> None:
     add_platform_option(parser)
     parser.add_argument("--plan", choices=["default", "full"], default="default")
     parser.add_argument("--name", default=NAME, help="results file name (e.g. training_full)")
+
+
+def headlines(data: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The rows this benchmark adds to the combined report: (measure, goal, result)."""
+    out = []
+    for check in data["goals"]:
+        goal = f">= {data['goal']}x" if check["method"].startswith("xgboost_ray") else "-"
+        verdict = f"{check['vs_plain']:.2f}x"
+        if check["method"].startswith("xgboost_ray"):
+            verdict += f", {MET[check['met']]}"
+        out.append((f"{LABELS[check['method']]} / plain, {check['rows']:,} rows", goal, verdict))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,12 +1,14 @@
-"""Profile where xgboost-ray's training time goes, with py-spy: ``python -m bench.profile``.
+"""Profile where xgboost-ray's training time goes, with py-spy.
 
-Runs ``bench.profile_training`` (xgboost-ray with 1 actor, then plain xgboost, on the frame of
-bench/training.py), waits for the training actor to start boosting, and samples that actor's
-threads with py-spy (``--nonblocking``: the sampled process is never paused, so the numbers it
-prints are not skewed; native frames need pausing and are left out). The summary gives, per
-thread, the share of samples by innermost Python frame; the collapsed stacks are kept beside it.
+``python -m bench.profiling.sampling`` (a module of its own name: ``bench/profile.py`` shadowed
+the standard library's ``profile``) runs ``bench.profiling.training_run`` (xgboost-ray with 1
+actor, then plain xgboost, on the frame of bench/suites/training.py), waits for the training
+actor to start boosting, and samples that actor's threads with py-spy (``--nonblocking``: the
+sampled process is never paused, so the numbers it prints are not skewed; native frames need
+pausing and are left out). The summary gives, per thread, the share of samples by innermost
+Python frame; the collapsed stacks are kept beside it.
 
-    python -m bench.profile [--rows 1000000] [--rounds 20] [--seconds 14] [--out DIR]
+    python -m bench.profiling.sampling [--rows 1000000] [--rounds 20] [--seconds 14] [--out DIR]
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.common import RESULTS, ROOT
+from bench.lib.common import RESULTS, ROOT
 
 ACTOR = "ray::_RemoteRayXGBoostActor"
 STARTED = "Starting XGBoost training"
@@ -62,7 +64,7 @@ def _wait_for_actor(log: Path, target: subprocess.Popen, timeout: float = 300) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.profiling.sampling", description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--seconds", type=int, default=14, help="how long to sample the actor")
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     py_spy = Path(sys.executable).with_name("py-spy")
     args.out.mkdir(parents=True, exist_ok=True)
     log, collapsed = args.out / "training.log", args.out / "training.collapsed.txt"
-    command = [sys.executable, "-m", "bench.profile_training", f"--rows={args.rows}"]
+    command = [sys.executable, "-m", "bench.profiling.training_run", f"--rows={args.rows}"]
     command.append(f"--rounds={args.rounds}")
     with log.open("w") as sink:
         target = subprocess.Popen(command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)

@@ -6,7 +6,7 @@ Same server (rclone serve s3 on 127.0.0.1), same bytes, same run. "raw" is the c
 SHA-256, manifest; download with SHA-256 check, memory-mapped decode into pandas), called
 directly in this process so that only the checkpoint work is timed.
 
-    python -m bench.checkpoint_throughput [--rows 11000000] [--repeats 3]
+    python -m bench checkpoint [--rows 11000000] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -16,13 +16,22 @@ import secrets
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.common import finish_facts, machine_facts, parse_args, summarize, timed, write_results
+from bench.lib.common import (
+    MET,
+    finish_facts,
+    machine_facts,
+    parse_args,
+    summarize,
+    timed,
+    write_results,
+)
 from devstack.s3_server import S3Server
 from ray_provider.runtime.checkpoint_io import read_checkpoint, write_checkpoint
 from ray_provider.runtime.store import StoreConfig
@@ -54,6 +63,16 @@ SMOKE_ROWS = 100_000
 def _options(parser) -> None:
     parser.add_argument("--rows", type=int, default=None, help="default 11,000,000 (smoke 100,000)")
     parser.add_argument("--name", default="checkpoint_throughput")
+
+
+def headlines(data: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The rows this benchmark adds to the combined report: (measure, goal, result)."""
+    goal = data["goal"]
+    write, read = data["write_throughput_vs_raw"], data["read_throughput_vs_raw"]
+    return [
+        ("checkpoint write / raw S3 put", f">= {goal:.0%}", f"{write:.0%}, {MET[write >= goal]}"),
+        ("checkpoint read / raw S3 get", f">= {goal:.0%}", f"{read:.0%}, {MET[read >= goal]}"),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

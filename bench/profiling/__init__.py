@@ -1,0 +1,1 @@
+"""py-spy profiles behind the benchmark numbers (``python -m bench.profiling.sampling``)."""

@@ -1,0 +1,1 @@
+"""The benchmarks, each with ``main(argv)`` and ``headlines(data)``; see ``bench/registry.py``."""
