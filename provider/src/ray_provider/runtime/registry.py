@@ -20,8 +20,10 @@ exits, every callable waits for a fresh worker process (see ``ray_provider.cli.k
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import ray
@@ -61,6 +63,9 @@ class ResultRegistry:
         self._table = ResultTable(ttl_seconds, is_running=_still_running)
         self._lock = threading.Lock()
         self._retired = False
+        # Submissions and restores between their two locked sections: their entry is not in
+        # the table yet, but the actor must not be retired (killed) under them.
+        self._in_flight = 0
         threading.Thread(target=self._sweep_forever, name="ttl-sweep", daemon=True).start()
 
     def submit(
@@ -80,14 +85,16 @@ class ResultRegistry:
         with self._lock:
             self._refuse_if_retired()
             refs = [entry.ref for entry in self._table.require(upstream, touch=True)]
-        signal = (ray.get_runtime_context().current_actor, key, generation)
-        value_ref, report_ref = _run_remote.options(num_returns=2, **options).remote(
-            payload, signal, *refs
-        )
-        with self._lock:
-            self._table.put(
-                key, run_key, generation, value_ref, report=report_ref, ttl_seconds=ttl_seconds
+            self._in_flight += 1
+        with self._submitting():
+            signal = (ray.get_runtime_context().current_actor, key, generation)
+            value_ref, report_ref = _run_remote.options(num_returns=2, **options).remote(
+                payload, signal, *refs
             )
+            with self._lock:
+                self._table.put(
+                    key, run_key, generation, value_ref, report=report_ref, ttl_seconds=ttl_seconds
+                )
         # Wrapped in a list so Ray hands the caller the ref itself, not its value.
         return [report_ref]
 
@@ -163,11 +170,13 @@ class ResultRegistry:
         with self._lock:
             self._refuse_if_retired()
             self._table.refuse_replacing_newer(key, generation)
-        value_ref, manifest_ref = _read_checkpoint_remote.options(num_returns=2).remote(
-            config, prefix, expected_digest
-        )
-        with self._lock:
-            self._table.put(key, run_key, generation, value_ref, ttl_seconds=ttl_seconds)
+            self._in_flight += 1
+        with self._submitting():
+            value_ref, manifest_ref = _read_checkpoint_remote.options(num_returns=2).remote(
+                config, prefix, expected_digest
+            )
+            with self._lock:
+                self._table.put(key, run_key, generation, value_ref, ttl_seconds=ttl_seconds)
         return [manifest_ref]
 
     def lookup(self, key: str, generation: str) -> list[ray.ObjectRef]:
@@ -209,9 +218,22 @@ class ResultRegistry:
         killing the actor loses nothing. Returns whether the registry is retired.
         """
         with self._lock:
-            if self._table.is_empty():
+            if self._table.is_empty() and not self._in_flight:
                 self._retired = True
             return self._retired
+
+    @contextlib.contextmanager
+    def _submitting(self) -> Iterator[None]:
+        """Ends an in-flight submission (counted under the lock by the caller).
+
+        The Ray submission runs outside the lock; the entry is recorded (under the lock) before
+        the count drops, so ``retire_if_idle`` always sees one or the other.
+        """
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
 
     def _refuse_if_retired(self) -> None:
         if self._retired:
