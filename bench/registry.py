@@ -65,11 +65,18 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         name="training",
         module="bench.suites.training",
         needs="ray",
-        description="plain xgboost vs xgboost-ray and Ray Train on the same split",
+        description="plain xgboost vs the pipeline's trainers (one node, xgboost-ray, Ray Train)",
         results=(
             Results("training", "Training throughput"),
             Results("training_full", "Training throughput, 1M and 4M rows", optional=True),
         ),
+    ),
+    Benchmark(
+        name="training_scale_out",
+        module="bench.suites.training_scale_out",
+        needs="none",
+        description="two 1-CPU Ray nodes: one node's xgboost vs xgboost-ray and Ray Train on both",
+        results=(Results("training_scale_out", "Training scale-out"),),
     ),
     Benchmark(
         name="checkpoint",

@@ -1,6 +1,8 @@
 """HIGGS boson classification with XGBoost on Ray: from notebook to Airflow DAG.
 
-load -> split -> train (xgboost-ray, checkpointed) -> evaluate -> save model + metrics -> report.
+load -> split -> train (checkpointed) -> evaluate -> save model + metrics -> report. The
+trainer is plain XGBoost on one node when the data fits one (``trainer="auto"``, the default),
+xgboost-ray or Ray Train otherwise; the task log says which and why.
 Every heavy step is a ``@task.ray``: frames move from task to task through the Ray object
 store, never through Airflow. Trigger with params to change the data or the training, e.g.
 ``{"source": "https://.../HIGGS.csv.gz", "rows": 11000000, "rounds": 200}``.
@@ -20,6 +22,7 @@ from higgs.frames import to_modin
 from higgs.model import TRAINERS, split
 from higgs.model import evaluate as score_model
 from higgs.sources import load
+from higgs.trainer_choice import CHOICES, choose_trainer, frame_bytes
 
 RAY_CONN_ID = os.environ.get("HIGGS_RAY_CONN_ID", "ray_default")
 CHECKPOINT_CONN_ID = os.environ.get("HIGGS_CHECKPOINT_CONN_ID", "s3_checkpoints")
@@ -61,9 +64,11 @@ PARAMS = {
     "use_gpu": Param(False, type="boolean", description="train on GPUs (device='cuda')"),
     "gpus_per_actor": Param(1, type="integer", minimum=1, maximum=8),
     "trainer": Param(
-        "xgboost_ray",
-        enum=list(TRAINERS),
-        description="xgboost_ray (default) or ray_train (Ray Train's XGBoostTrainer)",
+        "auto",
+        enum=list(CHOICES),
+        description="auto (default: xgboost when the data fits one node, else xgboost_ray), "
+        "xgboost (plain XGBoost in one task holding a node), xgboost_ray, or ray_train "
+        "(Ray Train's XGBoostTrainer)",
     ),
     "sha256": Param(None, type=["string", "null"], description="expected SHA-256 of a download"),
 }
@@ -98,7 +103,16 @@ def higgs_xgboost():
     )
     def train_model(data, params=None):
         train, validation, _ = data
-        booster, history, seconds = TRAINERS[params["trainer"]](
+        choice = choose_trainer(
+            params["trainer"],
+            frame_bytes(train, validation),
+            use_gpu=params["use_gpu"],
+            num_actors=params["num_actors"],
+            cpus_per_actor=params["cpus_per_actor"],
+            gpus_per_actor=params["gpus_per_actor"],
+        )
+        print(f"trainer: {choice.trainer} ({choice.reason})")
+        booster, history, seconds = TRAINERS[choice.trainer](
             train,
             validation,
             rounds=params["rounds"],
@@ -107,8 +121,14 @@ def higgs_xgboost():
             use_gpu=params["use_gpu"],
             gpus_per_actor=params["gpus_per_actor"],
         )
-        print(f"trained {params['rounds']} rounds with {params['trainer']} in {seconds:.1f}s")
-        return {"booster": booster, "history": history, "train_seconds": seconds}
+        print(f"trained {params['rounds']} rounds with {choice.trainer} in {seconds:.1f}s")
+        return {
+            "booster": booster,
+            "history": history,
+            "train_seconds": seconds,
+            "trainer": choice.trainer,
+            "trainer_reason": choice.reason,
+        }
 
     @task.ray(ray_conn_id=RAY_CONN_ID, num_cpus=1)
     def evaluate(data, trained, params=None):
@@ -117,7 +137,7 @@ def higgs_xgboost():
             train_seconds=round(trained["train_seconds"], 2),
             train_rows=len(data[0]),
             rounds=params["rounds"],
-            trainer=params["trainer"],
+            trainer=trained["trainer"],
             device="cuda" if params["use_gpu"] else "cpu",
         )
         return metrics

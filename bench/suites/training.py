@@ -1,14 +1,16 @@
-"""Training throughput: xgboost-ray and Ray Train's XGBoostTrainer vs plain xgboost ``hist``.
+"""Training throughput: the pipeline's trainers vs plain xgboost ``hist`` on one machine.
 
 The same synthetic HIGGS rows, split as the pipeline splits them, the same parameters
 (``higgs.model.xgboost_params``: hist, depth 8, eta 0.1, logloss + error evaluated on train
 and validation every round) and the same cores: plain ``xgboost.train`` on one DMatrix with
-``nthread`` = the machine's cores, and the distributed trainers of ``dags/higgs/model.py``
-with actors x CPUs per actor = the same cores, on the benchmark's Ray head. Each timing
-covers the whole call (building the (Ray)DMatrix, starting actors, training); rows/s is
-training rows x rounds / seconds. Methods alternate within each repeat.
+``nthread`` = the machine's cores, and the trainers of ``dags/higgs/model.py`` on the
+benchmark's Ray head: ``xgboost`` (one Ray task holding every CPU of the node) and the
+distributed ones with actors x CPUs per actor = the same cores. Each timing covers the whole
+call (the frames into the object store, building the (Ray)DMatrix, starting actors, training,
+the booster back); rows/s is training rows x rounds / seconds. Methods alternate within each
+repeat.
 
-    python -m bench training [--smoke] [--results-dir DIR] [--repeats 3]
+    python -m bench training [--smoke] [--results-dir DIR] [--repeats 3] [--methods a,b]
 """
 
 from __future__ import annotations
@@ -44,16 +46,21 @@ CORES = os.cpu_count() or 2
 # (xgboost-ray about 30 s of actor start-up and set-up, Ray Train about 45 s) whatever the
 # rounds, so the 1M + 4M matrix, 3 repeats, takes about 15 minutes alone: `make bench` runs
 # the 1M-row plan (default), `--plan full` adds 4M rows (fewer rounds). See bench/README.md.
-ALL_METHODS = ("plain", "xgboost_ray_1", "xgboost_ray_2", "ray_train")
+ALL_METHODS = ("plain", "xgboost", "xgboost_ray_1", "xgboost_ray_2", "ray_train")
 PLANS = {
     "default": [(1_000_000, 20, ALL_METHODS)],
     "full": [(1_000_000, 20, ALL_METHODS), (4_000_000, 5, ALL_METHODS)],
     # Smoke: the cheap methods only (Ray Train alone costs most of a minute).
-    "smoke": [(20_000, 5, ("plain", "xgboost_ray_2"))],
+    "smoke": [(20_000, 5, ("plain", "xgboost", "xgboost_ray_2"))],
 }
-GOAL = 0.8
+# The single-node trainer's whole call against plain xgboost's (issue #15). The distributed
+# trainers have no goal on one machine: they are for what one node cannot hold, and the
+# scale-out benchmark (bench/suites/training_scale_out.py) measures where that starts.
+GOAL = 0.9
+GOAL_METHOD = "xgboost"
 LABELS = {
     "plain": f"plain xgboost (nthread={CORES})",
+    "xgboost": f"trainer=xgboost: one Ray task x {CORES} CPUs",
     "xgboost_ray_1": f"xgboost-ray 1 actor x {CORES} CPUs",
     "xgboost_ray_2": f"xgboost-ray {CORES} actors x 1 CPU",
     "ray_train": f"Ray Train XGBoostTrainer {CORES} workers x 1 CPU",
@@ -98,39 +105,69 @@ class _XgboostRayPhases(logging.Handler):
         }
 
 
-def trainers(higgs) -> dict[str, Callable[[Any, Any, int], tuple[Any, dict | None]]]:
+_PHASES: _XgboostRayPhases | None = None
+
+
+def _phases() -> _XgboostRayPhases:
+    """The one handler on Ray's logger that splits xgboost-ray's calls (installed once)."""
+    global _PHASES
+    if _PHASES is None:
+        _PHASES = _XgboostRayPhases()
+        ray_logger = logging.getLogger("ray")
+        ray_logger.addHandler(_PHASES)
+        ray_logger.setLevel(min(ray_logger.getEffectiveLevel(), logging.INFO))
+    return _PHASES
+
+
+def plain_trainer(nthread: int) -> Callable[[Any, Any, int], tuple[Any, dict | None]]:
+    """Plain ``xgb.train`` with ``nthread`` threads in this process."""
+
+    def train(train_frame, validation, rounds):
+        booster, boosting = train_plain(train_frame, validation, rounds, nthread=nthread)
+        return booster, {"boosting": boosting}
+
+    return train
+
+
+def single_node_trainer(train_frame, validation, rounds):
+    """``trainer="xgboost"``: one Ray task holding the largest node's CPUs."""
+    from higgs.model import TRAINERS
+
+    timings: dict[str, float] = {}
+    booster, _, _ = TRAINERS["xgboost"](train_frame, validation, rounds=rounds, timings=timings)
+    return booster, timings
+
+
+def distributed_trainer(name: str, actors: int, cpus: int):
+    """The pipeline's ``name`` trainer with ``actors`` x ``cpus``; xgboost-ray's phases kept."""
+    from higgs.model import TRAINERS
+
+    phases = _phases()
+
+    def train(train_frame, validation, rounds):
+        phases.reset(time.time())
+        booster, _, _ = TRAINERS[name](
+            train_frame, validation, rounds=rounds, num_actors=actors, cpus_per_actor=cpus
+        )
+        return booster, phases.phases(time.time()) if name == "xgboost_ray" else None
+
+    return train
+
+
+def trainers() -> dict[str, Callable[[Any, Any, int], tuple[Any, dict | None]]]:
     """Each method as ``train(train, validation, rounds) -> (booster, phases)``.
 
     Phases split the call's seconds; ``boosting`` is the training alone, without building
-    the data or starting actors: for plain xgboost the ``xgb.train`` call, for xgboost-ray
-    the "pure XGBoost training time" it logs. Ray Train's are not known (``None``).
+    the data or starting actors: for plain xgboost and ``trainer="xgboost"`` the
+    ``xgb.train`` call, for xgboost-ray the "pure XGBoost training time" it logs. Ray Train's
+    are not known (``None``).
     """
-    from higgs.model import TRAINERS
-
-    def plain(train, validation, rounds):
-        booster, boosting = train_plain(train, validation, rounds, nthread=CORES)
-        return booster, {"boosting": boosting}
-
-    phases = _XgboostRayPhases()
-    ray_logger = logging.getLogger("ray")
-    ray_logger.addHandler(phases)
-    ray_logger.setLevel(min(ray_logger.getEffectiveLevel(), logging.INFO))
-
-    def distributed(name: str, actors: int, cpus: int):
-        def train(train_frame, validation, rounds):
-            phases.reset(time.time())
-            booster, _, _ = TRAINERS[name](
-                train_frame, validation, rounds=rounds, num_actors=actors, cpus_per_actor=cpus
-            )
-            return booster, phases.phases(time.time()) if name == "xgboost_ray" else None
-
-        return train
-
     return {
-        "plain": plain,
-        "xgboost_ray_1": distributed("xgboost_ray", 1, CORES),
-        "xgboost_ray_2": distributed("xgboost_ray", CORES, 1),
-        "ray_train": distributed("ray_train", CORES, 1),
+        "plain": plain_trainer(CORES),
+        "xgboost": single_node_trainer,
+        "xgboost_ray_1": distributed_trainer("xgboost_ray", 1, CORES),
+        "xgboost_ray_2": distributed_trainer("xgboost_ray", CORES, 1),
+        "ray_train": distributed_trainer("ray_train", CORES, 1),
     }
 
 
@@ -138,9 +175,14 @@ def _stats(samples: list[dict[str, float]], key: str) -> dict[str, Any] | None:
     return summarize([s[key] for s in samples]) if samples else None
 
 
-def measure(plan, repeats: int) -> list[dict[str, Any]]:
+def measure(plan, repeats: int, methods: dict[str, Callable] | None = None) -> list[dict[str, Any]]:
+    """Each (rows, rounds, names) of ``plan``, ``repeats`` times, the methods alternating.
+
+    ``methods``: name -> ``train(train, validation, rounds) -> (booster, phases)``
+    (default: ``trainers``).
+    """
     higgs = import_higgs()
-    methods = trainers(higgs)
+    methods = methods or trainers()
     results = []
     for rows, rounds, names in plan:
         frame = higgs.synthetic.synthetic_higgs(rows)
@@ -211,7 +253,7 @@ def goals(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for entry in results:
         if "plain" not in entry["methods"]:
             continue
-        for name in ("xgboost_ray_1", "xgboost_ray_2", "ray_train"):
+        for name in (GOAL_METHOD, "xgboost_ray_1", "xgboost_ray_2", "ray_train"):
             if name in entry["methods"]:
                 ratio = _ratio(entry, name, "seconds")
                 checks.append(
@@ -220,7 +262,7 @@ def goals(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         "method": name,
                         "vs_plain": ratio,
                         "training_only_vs_plain": _ratio(entry, name, "training_only_s"),
-                        "met": ratio >= GOAL,
+                        "met": ratio >= GOAL if name == GOAL_METHOD else None,
                     }
                 )
     return checks
@@ -228,14 +270,15 @@ def goals(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def markdown(data: dict[str, Any]) -> str:
     lines = [
-        f"# Training: distributed trainers vs plain xgboost on one machine ({data['plan']} plan)",
+        "# Training: the pipeline's trainers vs plain xgboost on one machine "
+        f"({data['plan']} plan)",
         "",
         machine_line(data["machine"]),
         "Synthetic HIGGS split as the pipeline does (test = last tenth, validation = 10% of "
         f"the rest); median (min - max) of {data['repeats']} runs per method, methods "
         "alternating. Whole call = (Ray)DMatrix, actors, boosting with evaluation every round; "
-        "training only = the boosting (plain: `xgb.train`; xgboost-ray: the pure training "
-        "time it logs).",
+        "training only = the boosting (plain and `trainer=xgboost`: the `xgb.train` call; "
+        "xgboost-ray: the pure training time it logs).",
         "",
         "| rows | rounds | method | whole call | rows/s (train rows x rounds / s) | vs plain | "
         "training only | vs plain | test AUC |",
@@ -260,7 +303,7 @@ def markdown(data: dict[str, Any]) -> str:
         (entry, name, r["phases"])
         for entry in data["results"]
         for name, r in entry["methods"].items()
-        if r.get("phases") and name != "plain"
+        if r.get("phases") and name.startswith("xgboost_ray")
     ]
     if phase_rows:
         lines += [
@@ -276,9 +319,15 @@ def markdown(data: dict[str, Any]) -> str:
                 f"| {entry['rows']:,} | {LABELS[name]} | {p['setup']:.1f} | "
                 f"{p['actors_start_and_load']:.1f} | {p['boosting']:.1f} | {p['finish']:.1f} |"
             )
-    lines += ["", f"Goal: xgboost-ray at least {GOAL}x plain xgboost's rows/s (whole call):", ""]
+    lines += [
+        "",
+        f'Goal: `trainer="xgboost"` at least {data["goal"]}x plain xgboost\'s rows/s '
+        "(whole call: putting the frames in the object store, the task, the DMatrix, the "
+        "boosting, the booster back):",
+        "",
+    ]
     for check in data["goals"]:
-        if check["method"].startswith("xgboost_ray"):
+        if check["met"] is not None:
             only = check["training_only_vs_plain"]
             lines.append(
                 f"* {check['rows']:,} rows, {LABELS[check['method']]}: "
@@ -309,15 +358,21 @@ def _options(parser) -> None:
     add_platform_option(parser)
     parser.add_argument("--plan", choices=["default", "full"], default="default")
     parser.add_argument("--name", default=NAME, help="results file name (e.g. training_full)")
+    parser.add_argument(
+        "--methods",
+        default=None,
+        help=f"comma-separated subset of {','.join(ALL_METHODS)} (default: the plan's)",
+    )
 
 
 def headlines(data: dict[str, Any]) -> list[tuple[str, str, str]]:
     """The rows this benchmark adds to the combined report: (measure, goal, result)."""
     out = []
     for check in data["goals"]:
-        goal = f">= {data['goal']}x" if check["method"].startswith("xgboost_ray") else "-"
+        judged = check.get("met") is not None
+        goal = f">= {data['goal']}x" if judged else "-"
         verdict = f"{check['vs_plain']:.2f}x"
-        if check["method"].startswith("xgboost_ray"):
+        if judged:
             verdict += f", {MET[check['met']]}"
         out.append((f"{LABELS[check['method']]} / plain, {check['rows']:,} rows", goal, verdict))
     return out
@@ -326,6 +381,11 @@ def headlines(data: dict[str, Any]) -> list[tuple[str, str, str]]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(__doc__, argv, _options)
     plan = PLANS["smoke" if args.smoke else args.plan]
+    if args.methods:
+        wanted = set(args.methods.split(","))
+        plan = [
+            (rows, rounds, tuple(n for n in names if n in wanted)) for rows, rounds, names in plan
+        ]
     started, facts = time.monotonic(), machine_facts()
     with platform_for(args.platform) as platform:
         platform.connect_driver()

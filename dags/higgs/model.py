@@ -1,4 +1,4 @@
-"""Split, train (xgboost-ray or Ray Train) and evaluate: the modelling steps as plain functions."""
+"""Split, train (one node's XGBoost, xgboost-ray or Ray Train) and evaluate, as plain functions."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 
 from higgs.frames import to_pandas
+from higgs.params import xgboost_params
 from higgs.schema import LABEL, STANDARD_TEST_ROWS
+from higgs.single_node import train_xgboost
 
 
 def split(frame, validation_fraction: float = 0.1):
@@ -28,17 +30,6 @@ def split(frame, validation_fraction: float = 0.1):
     validation_rows = max(1, int(len(rest) * validation_fraction))
     train, validation = rest.iloc[:-validation_rows], rest.iloc[-validation_rows:]
     return train, validation, test
-
-
-def xgboost_params(use_gpu: bool) -> dict[str, Any]:
-    return {
-        "objective": "binary:logistic",
-        "eval_metric": ["logloss", "error"],
-        "tree_method": "hist",
-        "device": "cuda" if use_gpu else "cpu",
-        "max_depth": 8,
-        "eta": 0.1,
-    }
 
 
 def train_xgboost_ray(
@@ -166,7 +157,14 @@ def _ray_train_worker(config: dict[str, Any]) -> None:
     )
 
 
-TRAINERS = {"xgboost_ray": train_xgboost_ray, "ray_train": train_ray_train}
+# Every trainer has the same contract: (train, validation, *, rounds, num_actors,
+# cpus_per_actor, use_gpu, gpus_per_actor) -> (booster, per-round metrics, seconds).
+# higgs.trainer_choice resolves trainer="auto" to one of them.
+TRAINERS = {
+    "xgboost": train_xgboost,
+    "xgboost_ray": train_xgboost_ray,
+    "ray_train": train_ray_train,
+}
 
 
 def evaluate(booster, test: pd.DataFrame) -> dict[str, float]:

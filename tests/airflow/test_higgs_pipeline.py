@@ -1,14 +1,16 @@
 """The HIGGS pipeline end to end through the real scheduler, on small runs.
 
 The main run reads a gzipped CSV of synthetic HIGGS rows from the test's S3 server (the
-``s3://`` source, credentials from the Airflow connection); a second run trains with Ray
-Train's XGBoostTrainer instead of xgboost-ray.
+``s3://`` source, credentials from the Airflow connection) and lets ``trainer="auto"`` pick
+one node's plain XGBoost; two more runs train with the distributed trainers by name
+(xgboost-ray, as the 2021 DAG did, and Ray Train's XGBoostTrainer).
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import re
 
 import pytest
 from higgs.synthetic import synthetic_higgs
@@ -59,7 +61,14 @@ def test_higgs_pipeline_trains_a_useful_model(airflow, s3, s3_source):
     assert "HIGGS test-set metrics" in report_log
     load_log = airflow.task_log("higgs_xgboost", run_id, "load_dataframe")
     assert f"loaded 50,000 rows x 29 columns from {s3_source}" in load_log
-    assert metrics["trainer"] == "xgboost_ray"
+    # trainer="auto" (the default): 45,000 rows fit one node of the test's 4-CPU head.
+    assert metrics["trainer"] == "xgboost"
+    train_log = airflow.task_log("higgs_xgboost", run_id, "train_model")
+    assert re.search(
+        r"trainer: xgboost \(the training data \([0-9.]+ MiB\) fits one node", train_log
+    )
+    assert "plain XGBoost on all 4 CPUs of a node" in train_log
+    assert "trained 20 rounds with xgboost" in train_log
 
     # The source's keys reached Ray as task arguments; Airflow shows them masked.
     rendered = json.dumps(tis["load_dataframe"]["rendered_fields"])
@@ -67,14 +76,16 @@ def test_higgs_pipeline_trains_a_useful_model(airflow, s3, s3_source):
     assert s3.secret_key not in rendered and s3.secret_key not in load_log
 
 
-def test_higgs_pipeline_with_ray_train(airflow):
-    conf = {**CONF, "source": "synthetic", "rows": 20_000, "rounds": 5, "trainer": "ray_train"}
+@pytest.mark.parametrize("trainer", ["xgboost_ray", "ray_train"])
+def test_higgs_pipeline_with_a_distributed_trainer(airflow, trainer):
+    conf = {**CONF, "source": "synthetic", "rows": 20_000, "rounds": 5, "trainer": trainer}
     run_id, state = airflow.run_and_wait("higgs_xgboost", conf, timeout=900)
     tis = airflow.task_instances("higgs_xgboost", run_id)
     assert state == "success", {t: ti["state"] for t, ti in tis.items()}
     metrics = airflow.xcom_raw("higgs_xgboost", run_id, "report")
     metrics = json.loads(metrics) if isinstance(metrics, str) else metrics
-    assert metrics["trainer"] == "ray_train" and metrics["rounds"] == 5
+    assert metrics["trainer"] == trainer and metrics["rounds"] == 5
     assert metrics["auc"] > 0.7, metrics
     train_log = airflow.task_log("higgs_xgboost", run_id, "train_model")
-    assert "trained 5 rounds with ray_train" in train_log
+    assert f"trainer: {trainer} (trainer={trainer!r} was asked for)" in train_log
+    assert f"trained 5 rounds with {trainer}" in train_log
