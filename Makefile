@@ -12,12 +12,15 @@ GO             := $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go
 CLUSTER        ?= kind
 IMAGES         ?= upstream
 PYTEST_ARGS    ?=
+# Where docker/local/go-binaries.sh builds to (as docker/local/versions.sh says); the MinIO
+# server of the tests, the demo and the benchmarks is $(PLATFORM_CACHE)/bin/minio.
+PLATFORM_CACHE := $(or $(RAY_PLATFORM_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ray-platform)
 
 # Python comes from this machine, never downloaded by uv (only package registries are reachable).
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup test test-unit lint bench bench-gpu demo demo-stop clean tools up down e2e docker-engine images-local
+.PHONY: help setup test test-unit lint bench bench-gpu demo demo-stop clean tools tools-helm tools-minio up down e2e docker-engine images-local
 
 help: ## List the targets with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,7 +38,7 @@ $(VENV)/.synced: uv.lock pyproject.toml provider/pyproject.toml | $(if $(findstr
 
 setup: $(VENV)/.synced ## Install uv if missing, then every dependency from uv.lock into .venv
 
-test: setup tools ## Run the whole test suite (starts its own Ray head, S3 server and Airflow)
+test: setup tools ## Run the whole test suite (starts its own Ray head, MinIO and Airflow)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 test-unit: setup ## Run only the fast tests that start no servers
@@ -46,17 +49,17 @@ lint: setup ## Check style with ruff; check that runtime/ never imports Airflow 
 	$(VENV)/bin/ruff format --check provider devstack dags tests bench
 	$(VENV)/bin/lint-imports
 
-bench: setup ## Run the benchmarks; results (JSON, markdown, PNG) go to bench/results/
+bench: setup tools ## Run the benchmarks; results (JSON, markdown, PNG) go to bench/results/
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
 
 bench-gpu: setup ## On a machine with an NVIDIA GPU: xgboost on CUDA vs CPU, and through Ray
 	$(VENV)/bin/python -m bench gpu $(BENCH_ARGS)
 
-demo: setup ## Run the HIGGS pipeline end to end here (ROWS=, SOURCE=, ROUNDS=, ACTORS=, USE_GPU=1)
+demo: setup tools ## Run the HIGGS pipeline end to end here (ROWS=, SOURCE=, ROUNDS=, ACTORS=, USE_GPU=1)
 	ROWS="$(ROWS)" SOURCE="$(SOURCE)" ROUNDS="$(ROUNDS)" ACTORS="$(ACTORS)" USE_GPU="$(USE_GPU)" \
 		$(VENV)/bin/python -m devstack.demo run
 
-demo-stop: ## Stop the Ray head, S3 server and Airflow that make demo started
+demo-stop: ## Stop the Ray head, MinIO and Airflow that make demo started
 	$(VENV)/bin/python -m devstack.demo stop
 
 clean: ## Remove the virtual environment and local tools
@@ -64,13 +67,26 @@ clean: ## Remove the virtual environment and local tools
 
 # ---- Kubernetes: tools, local cluster (charts/, docker/, kind-config.yaml) ----------------
 
-tools: ## Build helm (v3.22.0) into .tools/bin when no helm is found (needs Go)
+tools: tools-helm tools-minio ## Build what is missing: helm (v3.22.0, into .tools/bin) and the MinIO server (needs Go)
+
+tools-helm:
 	@if [ -x "$(TOOLS_DIR)/bin/helm" ] || command -v helm >/dev/null 2>&1; then exit 0; fi; \
 	if [ ! -x "$(GO)" ]; then echo "helm is missing and Go is not installed: install Go (https://go.dev/dl/) or helm (https://helm.sh/docs/intro/install/) and rerun make." >&2; exit 1; fi; \
 	echo "==> helm not found: building helm $(HELM_VERSION) into $(TOOLS_DIR)/bin (go install, a few minutes)"; \
 	GOBIN=$(TOOLS_DIR)/bin GOFLAGS=-buildvcs=false $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+# MinIO, the S3 server of the tests, the demo and the benchmarks (devstack/s3_server.py looks
+# for $MINIO_BINARY, then $(PLATFORM_CACHE)/bin/minio, then minio on PATH), built by the same
+# script as the local cluster's binaries.
+tools-minio:
+	@if [ -n "$$MINIO_BINARY" ]; then \
+	  [ -x "$$MINIO_BINARY" ] && exit 0; \
+	  echo "MINIO_BINARY=$$MINIO_BINARY is not an executable: point it at a minio binary, or unset it to build one with make tools." >&2; exit 1; \
+	fi; \
+	if [ -x "$(PLATFORM_CACHE)/bin/minio" ] || command -v minio >/dev/null 2>&1; then exit 0; fi; \
+	echo "==> MinIO server not found: building it into $(PLATFORM_CACHE)/bin with docker/local/go-binaries.sh minio (about 6 minutes on 2 cores the first time, cached after)"; \
+	RAY_PLATFORM_CACHE="$(PLATFORM_CACHE)" bash docker/local/go-binaries.sh minio
 
-up: tools ## Local cluster with Ray, MinIO and Airflow (CLUSTER=kind|minikube, IMAGES=upstream|local)
+up: tools-helm ## Local cluster with Ray, MinIO and Airflow (CLUSTER=kind|minikube, IMAGES=upstream|local)
 	@CLUSTER=$(CLUSTER) IMAGES=$(IMAGES) bash charts/scripts/up.sh
 
 e2e: ## On that cluster: HIGGS DAG, Ray head loss, NetworkPolicy (ROWS=, ROUNDS=, E2E_CHECKS=)

@@ -133,7 +133,8 @@ class LocalPlatform:
     def _new_s3(self) -> S3Server:
         if not self.persistent:
             return S3Server()
-        root = self.work_dir / "s3"
+        # MinIO's data (``s3/`` held rclone's files before: MinIO does not read those).
+        root = self.work_dir / "minio"
         root.mkdir(exist_ok=True)
         return S3Server(port=_port(True, "s3"), access_key=f"demo{secrets.token_hex(8)}", root=root)
 
@@ -161,7 +162,7 @@ class LocalPlatform:
         if self.s3 is None:
             raise RuntimeError("this platform has no S3 server: create it with s3_enabled=True")
         if "s3" not in self._running:
-            self.say(f"==> starting the S3 server (rclone) on 127.0.0.1:{self.s3.port}")
+            self.say(f"==> starting the S3 server ({self.s3.name}) on 127.0.0.1:{self.s3.port}")
             self.s3.start()
             self._running.add("s3")
         return self.s3
@@ -274,6 +275,7 @@ class LocalPlatform:
             "s3_access_key": s3.access_key if s3 else None,
             "s3_secret_key": s3.secret_key if s3 else None,
             "s3_root": str(s3.root) if s3 else None,
+            "s3_console_port": s3.console_port if s3 else None,
             "s3_bucket": s3.bucket if s3 else None,
             "s3_pid": s3.process.pid if s3 and s3.process else None,
             "airflow_port": self.airflow_port,
@@ -308,6 +310,8 @@ class LocalPlatform:
                 access_key=state["s3_access_key"],
                 secret_key=state["s3_secret_key"],
                 root=Path(state["s3_root"]),
+                # A state written before MinIO: its server had no console port.
+                console_port=state.get("s3_console_port") or free_port(),
             )
         platform = cls(
             work_dir=Path(state["work_dir"]),
@@ -377,6 +381,7 @@ class LocalPlatform:
             self._running.discard("s3")
         if not self.persistent:
             shutil.rmtree(self.s3.root, ignore_errors=True)
+            shutil.rmtree(self.s3.home, ignore_errors=True)
 
     def stop_ray(self) -> None:
         """Stop every process of the head (the keeper too); delete its files unless persistent."""

@@ -2,11 +2,13 @@
 # Builds, from the Go module proxy, every binary that the local (air-gapped) cluster needs and
 # that no Debian package provides: Kubernetes 1.34 (node and control plane), kind, etcd,
 # CoreDNS, kube-router (NetworkPolicy), local-path-provisioner, the KubeRay operator, MinIO and mc.
+# MinIO is also the S3 server of the tests, `make demo` and the benchmarks (`make tools` builds
+# it); SeaweedFS (`seaweedfs`, the `weed` binary) is built only when named, for the benchmark.
 # Output: $CACHE/bin/<name>; a binary already there is kept (delete it to rebuild). The Go
 # module and build caches make a rebuild after a wipe of $CACHE take seconds; a cold build of all
 # of them takes about 12 minutes on 2 cores.
 #
-# Usage: docker/local/go-binaries.sh [NAME ...]   (default: all; names as in `targets` below)
+# Usage: docker/local/go-binaries.sh [NAME ...]   (default: all of `targets` below)
 set -euo pipefail
 # shellcheck source=docker/local/versions.sh
 source "$(dirname "${BASH_SOURCE[0]}")/versions.sh"
@@ -103,13 +105,19 @@ build() {
           "$KUBERAY_VERSION" github.com/ray-project/kuberay/ray-operator ;;
     minio) build_one minio minio github.com/minio/minio "$MINIO_VERSION" github.com/minio/minio ;;
     mc) build_one mc mc github.com/minio/mc "$MC_VERSION" github.com/minio/mc ;;
-    *) echo "error: unknown binary '$1' (known: ${targets[*]})" >&2; exit 2 ;;
+    # SeaweedFS: only for the checkpoint benchmark (bench/suites/checkpoint_throughput.py), so
+    # not in the default list below; build it by name.
+    seaweedfs) build_one weed seaweedfs github.com/seaweedfs/seaweedfs "$SEAWEEDFS_VERSION" \
+          github.com/seaweedfs/seaweedfs/weed ;;
+    *) echo "error: unknown binary '$1' (known: ${targets[*]} ${extra_targets[*]})" >&2; exit 2 ;;
   esac
 }
 
 # name -> the file that proves it is built
 targets=(kubernetes kind etcd coredns kube-router local-path-provisioner kuberay-operator minio mc)
-declare -A marker=([kubernetes]=kubelet [etcd]=etcdctl)
+# Built only when named (not part of the local cluster).
+extra_targets=(seaweedfs)
+declare -A marker=([kubernetes]=kubelet [etcd]=etcdctl [seaweedfs]=weed)
 for t in "${@:-${targets[@]}}"; do
   if [[ -x "$BIN/${marker[$t]:-$t}" ]]; then log "$t: cached in $BIN"; continue; fi
   build "$t"

@@ -13,6 +13,9 @@ LOCAL_PATH_PROVISIONER_VERSION="${LOCAL_PATH_PROVISIONER_VERSION:-v0.0.30}"
 KUBERAY_VERSION="${KUBERAY_VERSION:-v1.5.0}"           # the newest ray-operator module served
 MINIO_VERSION="${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
 MC_VERSION="${MC_VERSION:-v0.0.0-20250313080218-cf909e1063a9}"
+# SeaweedFS (the checkpoint benchmark's second server): its releases are tagged without a "v"
+# (4.36), which the Go module proxy does not serve, so a commit of its master branch is pinned.
+SEAWEEDFS_VERSION="${SEAWEEDFS_VERSION:-v0.0.0-20261109003541-7506e5f91cd6}"
 DEBIAN_SUITE="${DEBIAN_SUITE:-bookworm}"               # its python3 is 3.11, the project's minor
 
 # Outside the repository, so `git clean` and a fresh clone keep it.

@@ -1,4 +1,4 @@
-"""Checkpoints against a real S3 server (rclone serve s3) and a real Ray head.
+"""Checkpoints against a real S3 server (MinIO, as in the cluster) and a real Ray head.
 
 Each value is computed on Ray, written to the store by a Ray worker, dropped from Ray, and
 restored from the store by a consumer: it must come back exactly, with its type.

@@ -40,8 +40,9 @@ CONFIG = StoreConfig.for_endpoint(
 class Response:
     """What ``get_object`` returns: a readable body that must be closed and released."""
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, headers: dict[str, str] | None = None) -> None:
         self._data, self._at = data, 0
+        self.headers = headers or {}
         self.closed = self.released = False
 
     def readinto(self, buffer: memoryview) -> int:
@@ -72,12 +73,21 @@ class MemoryS3:
     calls: list[tuple[str, str]] = field(default_factory=list)
     parts: list[int] = field(default_factory=list)
     responses: list[Response] = field(default_factory=list)
+    ranges: list[tuple[int, int]] = field(default_factory=list)
 
     def bucket_exists(self, bucket: str) -> bool:
         self.calls.append(("bucket_exists", bucket))
         return True
 
-    def put_object(self, bucket: str, name: str, data: Any, length: int, part_size: int = 0):
+    def put_object(
+        self,
+        bucket: str,
+        name: str,
+        data: Any,
+        length: int,
+        part_size: int = 0,
+        num_parallel_uploads: int = 3,
+    ):
         self.calls.append(("put_object", name))
         if self.failures:
             data.read(self.fail_after)
@@ -94,11 +104,18 @@ class MemoryS3:
             chunks.append(chunk)
         self.objects[name] = b"".join(chunks)
 
-    def get_object(self, bucket: str, name: str) -> Response:
+    def get_object(self, bucket: str, name: str, offset: int = 0, length: int = 0) -> Response:
         self.calls.append(("get_object", name))
         if name not in self.objects:
             raise s3_error("NoSuchKey")
-        response = Response(self.objects[name])
+        data = self.objects[name]
+        headers = {}
+        if offset or length:  # a ranged GET, answered as S3 does
+            end = min(len(data), offset + length) if length else len(data)
+            self.ranges.append((offset, end - offset))
+            headers["Content-Range"] = f"bytes {offset}-{end - 1}/{len(data)}"
+            data = data[offset:end]
+        response = Response(data, headers)
         self.responses.append(response)
         return response
 
@@ -200,6 +217,64 @@ def test_download_is_checksummed_chunk_by_chunk_and_bounded(monkeypatch):
     assert all(r.closed and r.released for r in s3.responses)
 
 
+def test_a_large_download_is_fetched_as_ranges_side_by_side_and_hashed_in_order(monkeypatch):
+    monkeypatch.setattr(store, "RANGE_SIZE", 1000)
+    monkeypatch.setattr(store, "CHUNK_SIZE", 300)  # several reads per range
+    data = np.random.default_rng(0).integers(0, 256, 10_500, dtype="uint8").tobytes()
+    s3 = MemoryS3(objects={"part": data})
+
+    got, checksum = S3Store(CONFIG, client=s3).download_exact("part", len(data))
+    assert bytes(got) == data
+    assert checksum.hexdigest() == hashlib.sha256(data).hexdigest()
+    assert sorted(s3.ranges) == [
+        (start, min(1000, len(data) - start)) for start in range(0, 10_500, 1000)
+    ]
+    assert all(r.closed and r.released for r in s3.responses)
+
+
+@pytest.mark.parametrize("extra", [b"more", b""])
+def test_a_ranged_download_of_an_object_of_another_size_falls_back_to_the_bounded_read(
+    monkeypatch, extra
+):
+    monkeypatch.setattr(store, "RANGE_SIZE", 1000)
+    data = bytes(range(256)) * 20  # 5,120 bytes
+    stored = data + extra if extra else data[:-10]  # longer, or shorter, than the manifest says
+    s3 = MemoryS3(objects={"part": stored})
+
+    got, checksum = S3Store(CONFIG, client=s3).download_exact("part", len(data))
+    # Longer: cut at size + 1, shorter: what there is; the reader refuses both for their size.
+    assert bytes(got) == (stored[: len(data) + 1] if extra else stored)
+    assert checksum.hexdigest() == hashlib.sha256(bytes(got)).hexdigest()
+    assert s3.ranges == [(0, 1000)]  # only the first range was asked for, then one whole GET
+    assert all(r.closed and r.released for r in s3.responses)
+
+
+def test_part_uploads_send_unsigned_payloads_on_http_only():
+    from minio import Minio
+
+    http = S3Store(CONFIG)
+    body = b"x" * 1000
+    headers, _ = http._part_client._build_headers("store.test:9000", {}, body, _creds())
+    assert headers["x-amz-content-sha256"] == "UNSIGNED-PAYLOAD"
+    assert headers["Content-Length"] == "1000" and "Content-MD5" not in headers
+    # Everything else (the manifest, listings) keeps minio's signed payloads.
+    assert type(http._client) is Minio
+    signed, _ = http._client._build_headers("store.test:9000", {}, body, _creds())
+    assert signed["x-amz-content-sha256"] == hashlib.sha256(body).hexdigest()
+    # On https minio already sends UNSIGNED-PAYLOAD with a Content-MD5: left as it is.
+    https = S3Store(
+        StoreConfig.for_endpoint("https://store.test", "bucket", access_key="k", secret_key="s")
+    )
+    tls, _ = https._part_client._build_headers("store.test", {}, body, _creds())
+    assert tls["x-amz-content-sha256"] == "UNSIGNED-PAYLOAD" and "Content-MD5" in tls
+
+
+def _creds():
+    from minio.credentials import Credentials
+
+    return Credentials("key", "secret")
+
+
 def test_retrying_retries_only_failures_to_reach_the_store_doubling_the_wait():
     waits: list[float] = []
     outcomes: list[Any] = [CheckpointStoreError("down"), CheckpointStoreError("down"), "done"]
@@ -268,3 +343,24 @@ def test_config_from_connection_fields_names_a_bad_endpoint():
     assert config.access_key is None and config.secret_key is None
     with pytest.raises(ValueError, match=r"endpoint_url='minio:9000': expected http\(s\)://"):
         StoreConfig.for_endpoint("minio:9000", "b")
+
+
+def test_the_manifest_names_xgboost_only_when_it_is_loaded(monkeypatch):
+    import sys
+    from types import ModuleType
+
+    monkeypatch.delitem(sys.modules, "xgboost", raising=False)
+
+    class NoXGBoost:
+        def find_spec(self, name, path=None, target=None):
+            assert name != "xgboost", "a checkpoint imported xgboost"
+
+    monkeypatch.setattr(sys, "meta_path", [NoXGBoost(), *sys.meta_path])
+    s3 = MemoryS3()
+    manifest = checkpoint_io.write_checkpoint(np.ones(10), CONFIG, "p/", "ndarray", client=s3)
+    assert "xgboost" not in manifest["versions"] and manifest["versions"]["ray"]
+
+    loaded = ModuleType("xgboost")
+    loaded.__version__ = "2.0.3"
+    monkeypatch.setitem(sys.modules, "xgboost", loaded)
+    assert checkpoint_io._versions()["xgboost"] == "2.0.3"
