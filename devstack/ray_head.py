@@ -21,6 +21,12 @@ import psutil
 from devstack.processes import free_port, processes_matching, stop_all
 
 RAY_BIN = str(Path(sys.executable).with_name("ray"))
+# Ray kills an idle worker process after 1 s once a node has more workers than CPUs, and a
+# distributed training's actors push it over that. The next single-node training then waits
+# for a new worker to import xgboost (3-4 s on 2 cores: it imports scikit-learn), a quarter of
+# a 1M-row training. Five minutes keeps a warm worker between trainings (measured in
+# bench/results/training.md); the Helm chart sets the same for its Ray pods (ray.env).
+IDLE_WORKER_KEEP_MS = "300000"
 
 
 @dataclass
@@ -55,6 +61,7 @@ class RayHead:
         self.home.mkdir(exist_ok=True)
         env["HOME"] = str(self.home)
         env["RAY_USAGE_STATS_ENABLED"] = "0"
+        env.setdefault("RAY_idle_worker_killing_time_threshold_ms", IDLE_WORKER_KEEP_MS)
         if self.token:
             env["RAY_AUTH_MODE"] = "token"
             env["RAY_AUTH_TOKEN"] = self.token

@@ -41,6 +41,7 @@ from bench.suites.training import (
     measure,
     plain_trainer,
     single_node_trainer,
+    worker_lines,
 )
 from devstack.platform import LocalPlatform
 from devstack.processes import wait_until
@@ -152,7 +153,8 @@ def markdown(data: dict[str, Any]) -> str:
         machine_line(data["machine"]),
         f"Cluster: {NODES} Ray nodes on 127.0.0.1 (head + worker), {CPUS_PER_NODE} CPU each; "
         "same synthetic HIGGS split and parameters as the training benchmark; median (min - "
-        f"max) of {data['repeats']} runs per method, methods alternating.",
+        f"max) of {data['repeats']} runs per method, methods alternating, after one untimed "
+        "call at 2,000 rows of the plain and single-node methods.",
         "",
         "| rows | rounds | method | whole call | rows/s | vs one node's trainer | "
         "training only | test AUC |",
@@ -174,6 +176,7 @@ def markdown(data: dict[str, Any]) -> str:
                 f"| {entry['rows']:,} | {entry['rounds']} | {LABELS[name]} | failed: {error} "
                 "| | | | |"
             )
+    lines += worker_lines(data, LABELS)
     lines += ["", "Where the distributed trainers would start to win:", ""]
     for entry in data["results"]:
         for name, b in entry["break_even"].items():
