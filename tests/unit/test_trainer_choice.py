@@ -46,10 +46,11 @@ def test_the_memory_that_counts_is_the_largest_cpu_nodes():
     assert choose(GIB, [TWO_CPU_NODE, EIGHT_CPU_NODE]).reason.count("all 8 CPUs") == 1
 
 
-def test_more_cpus_asked_than_one_node_has_goes_distributed():
+def test_more_cpus_asked_than_one_node_has_still_trains_on_one_node():
+    # Measured (bench/results/training_scale_out.md): two 1-CPU nodes' xgboost-ray lost to
+    # one node's single-CPU task, so the CPUs asked for do not make auto shard.
     choice = choose(GIB, [TWO_CPU_NODE, TWO_CPU_NODE], num_actors=4, cpus=1)
-    assert choice.trainer == "xgboost_ray"
-    assert "4 CPUs asked for" in choice.reason and "largest node has 2" in choice.reason
+    assert choice.trainer == "xgboost" and "all 2 CPUs" in choice.reason
 
 
 def test_no_node_up_yet_leaves_it_to_the_autoscaler():

@@ -280,8 +280,19 @@ def _unsigned_payload_minio() -> type:
     minio signs a body's SHA-256 on http (and sends ``UNSIGNED-PAYLOAD`` plus a Content-MD5 on
     https); this client only stops hashing the body on http. The request is still signed.
     Used for checkpoint parts alone, whose SHA-256 the signed manifest holds (module doc).
+
+    ``_build_headers`` is minio's own (private) method, checked here against the shape this
+    override was written for (minio 7.2): another minio gets the plain client, whose signed
+    bodies are only slower, never wrong.
     """
+    import inspect
+
     from minio import Minio
+
+    method = getattr(Minio, "_build_headers", None)
+    expected = ["self", "host", "headers", "body", "creds"]
+    if method is None or list(inspect.signature(method).parameters) != expected:
+        return Minio
 
     class UnsignedPayloadMinio(Minio):
         def _build_headers(self, host, headers=None, body=None, creds=None):
