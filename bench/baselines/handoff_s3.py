@@ -1,8 +1,9 @@
 """Baseline (b) of the handoff: the frame through S3 as Parquet, as pipelines often do it.
 
 Write: Arrow table, Parquet (pyarrow's defaults: snappy), one ``put_object``. Read: one
-``get_object``, Parquet to Arrow to pandas. The ``minio`` client against the local
-``rclone serve s3``, since pyarrow's own S3 filesystem fails on that server's multipart upload.
+``get_object``, Parquet to Arrow to pandas. The ``minio`` client against the platform's local
+MinIO (the committed handoff results predate it: they ran against ``rclone serve s3``, on which
+pyarrow's own S3 filesystem fails at multipart upload, hence the ``minio`` client).
 """
 
 from __future__ import annotations
