@@ -10,8 +10,10 @@ alternate within each repeat:
 * ``ray_task_gpu``: what ``@task.ray(num_gpus=1)`` does without Airflow around it: the provider's
   result registry runs the training callable as a Ray task with ``num_gpus=1`` on the frames
   an upstream task left in the object store, and keeps the booster there;
-* ``xgboost_ray_gpu`` / ``ray_train_gpu``: the pipeline's two trainers with ``use_gpu=True``,
-  one actor (worker) with one GPU.
+* ``xgboost_gpu``: the pipeline's ``trainer="xgboost"`` with ``use_gpu=True``: one Ray task
+  with one GPU, called as the DAG's ``train_model`` calls it (the frames go in as arguments);
+* ``xgboost_ray_gpu`` / ``ray_train_gpu``: the pipeline's distributed trainers with
+  ``use_gpu=True``, one actor (worker) with one GPU.
 
     python -m bench gpu [--smoke] [--results-dir DIR] [--repeats 3] [--budget-s 900]
 
@@ -48,17 +50,18 @@ from bench.lib.plots import grouped_bars
 NAME = "gpu_training"
 CORES = os.cpu_count() or 1
 ROUNDS = 100
-METHODS = ("cpu", "cuda", "ray_task_gpu", "xgboost_ray_gpu", "ray_train_gpu")
+METHODS = ("cpu", "cuda", "ray_task_gpu", "xgboost_gpu", "xgboost_ray_gpu", "ray_train_gpu")
 # (rows, methods): at 4M rows the single-GPU comparison that matters (CPU vs CUDA, and the
 # @task.ray path) fits a short lease; the distributed trainers run at 1M.
 PLANS = {
-    "default": [(1_000_000, METHODS), (4_000_000, ("cpu", "cuda", "ray_task_gpu"))],
+    "default": [(1_000_000, METHODS), (4_000_000, ("cpu", "cuda", "ray_task_gpu", "xgboost_gpu"))],
     "smoke": [(20_000, METHODS)],
 }
 LABELS = {
     "cpu": f"xgboost hist, CPU (nthread={CORES})",
     "cuda": 'xgboost hist, device="cuda"',
     "ray_task_gpu": "Ray task, num_gpus=1 (the @task.ray path)",
+    "xgboost_gpu": 'trainer="xgboost", use_gpu: one Ray task x 1 GPU',
     "xgboost_ray_gpu": "xgboost-ray, 1 actor x 1 GPU",
     "ray_train_gpu": "Ray Train XGBoostTrainer, 1 worker x 1 GPU",
 }
@@ -177,6 +180,13 @@ def methods(runner: RegistryRunner, frames_ref):
         facts = {k: result[k] for k in ("gpu_ids", "cuda_visible_devices")}
         return result["booster"], result["boosting_s"], facts
 
+    def single_node(train_frame, validation, rounds):
+        timings: dict[str, float] = {}
+        booster, _, _ = TRAINERS["xgboost"](
+            train_frame, validation, rounds=rounds, use_gpu=True, timings=timings
+        )
+        return booster, timings["boosting"], {}
+
     def distributed(name: str):
         def train(train_frame, validation, rounds):
             booster, _, _ = TRAINERS[name](
@@ -196,6 +206,7 @@ def methods(runner: RegistryRunner, frames_ref):
         "cpu": plain("cpu"),
         "cuda": plain("cuda"),
         "ray_task_gpu": ray_task,
+        "xgboost_gpu": single_node,
         "xgboost_ray_gpu": distributed("xgboost_ray"),
         "ray_train_gpu": distributed("ray_train"),
     }
