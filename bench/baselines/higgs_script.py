@@ -1,8 +1,8 @@
 """The HIGGS pipeline as one plain Python script on the same Ray: the overhead baseline.
 
 The same functions the DAG's tasks call (``higgs.sources.load`` and ``higgs.frames.to_modin``,
-``higgs.model.split``, ``TRAINERS["xgboost_ray"]``, ``higgs.model.evaluate``), one after the
-other in one process
+``higgs.model.split``, ``trainer="auto"`` resolved by ``higgs.trainer_choice`` and that entry of
+``TRAINERS``, ``higgs.model.evaluate``), one after the other in one process
 that joins the benchmark's Ray head as a driver. The caller times the whole process (start
 to exit, as a user running ``python script.py`` would); the script prints its own steps.
 
@@ -43,7 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     train, validation, test = higgs.model.split(frame)
     steps["split"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    booster, _, _ = higgs.model.TRAINERS["xgboost_ray"](
+    # As the DAG's train_model: trainer="auto" resolved on this cluster, then that trainer.
+    choice = higgs.trainer_choice.choose_trainer(
+        "auto",
+        higgs.trainer_choice.frame_bytes(train, validation),
+        use_gpu=False,
+        num_actors=args.actors,
+        cpus_per_actor=args.cpus_per_actor,
+    )
+    booster, _, _ = higgs.model.TRAINERS[choice.trainer](
         train,
         validation,
         rounds=args.rounds,
@@ -55,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     metrics = higgs.model.evaluate(booster, test)
     steps["evaluate"] = time.perf_counter() - mark
     ray.shutdown()
+    metrics["trainer"] = choice.trainer
     print("BENCH " + json.dumps({"steps": steps, "metrics": metrics}))
     return 0
 

@@ -102,6 +102,7 @@ def run_dag(platform: LocalPlatform, size: dict[str, int]) -> dict[str, Any]:
         "tasks": per_task,
         "auc": metrics.get("auc"),
         "train_seconds": metrics.get("train_seconds"),
+        "trainer": metrics.get("trainer"),
     }
 
 
@@ -137,7 +138,12 @@ def run_script(platform: LocalPlatform, size: dict[str, int]) -> dict[str, Any]:
     steps = record["steps"]
     # Interpreter start, imports before main(), ray.shutdown and exit.
     steps["interpreter_and_exit"] = wall - sum(steps.values())
-    return {"wall_s": wall, "steps": steps, "auc": record["metrics"]["auc"]}
+    return {
+        "wall_s": wall,
+        "steps": steps,
+        "auc": record["metrics"]["auc"],
+        "trainer": record["metrics"].get("trainer"),
+    }
 
 
 def _median_parts(samples: list[dict[str, float]]) -> dict[str, float]:
@@ -151,9 +157,10 @@ def markdown(data: dict[str, Any]) -> str:
         "# Orchestration overhead: the HIGGS DAG vs the same steps as a script",
         "",
         machine_line(data["machine"]),
-        f"Synthetic HIGGS, {size['rows']:,} rows, {size['rounds']} rounds, xgboost-ray with "
-        f"{ACTORS} actors x {CPUS_PER_ACTOR} CPU; median (min - max) of {data['repeats']} "
-        "runs each, alternating.",
+        f"Synthetic HIGGS, {size['rows']:,} rows, {size['rounds']} rounds, `trainer=auto` "
+        f"with {ACTORS} actors x {CPUS_PER_ACTOR} CPU asked for (it trained with: DAG "
+        f"{dag.get('trainer') or 'xgboost_ray'}, script {script.get('trainer') or 'xgboost_ray'}); "
+        f"median (min - max) of {data['repeats']} runs each, alternating.",
         "",
         "| | wall time | test AUC |",
         "| --- | --- | --- |",
@@ -220,11 +227,13 @@ def main(argv: list[str] | None = None) -> int:
         "breakdown": _median_parts([r["breakdown"] for r in dag_runs]),
         "tasks": dag_tasks,
         "auc": summarize([r["auc"] for r in dag_runs])["median"],
+        "trainer": ",".join(sorted({str(r.get("trainer")) for r in dag_runs})),
     }
     script = {
         "wall": summarize([r["wall_s"] for r in script_runs]),
         "steps": _median_parts([r["steps"] for r in script_runs]),
         "auc": summarize([r["auc"] for r in script_runs])["median"],
+        "trainer": ",".join(sorted({str(r.get("trainer")) for r in script_runs})),
     }
     ratio = dag["wall"]["median"] / script["wall"]["median"]
     data = {
