@@ -372,16 +372,22 @@ def markdown(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plot(data: dict[str, Any], path: Path) -> Path:
+def plot(
+    data: dict[str, Any],
+    path: Path,
+    labels: dict[str, str] = LABELS,
+    title: str = f"Training throughput on {CORES} cores (median, min-max)",
+) -> Path:
+    """Rows/s per method and size; the scale-out benchmark draws its own with its labels."""
     groups = [f"{e['rows']:,} rows x {e['rounds']} rounds" for e in data["results"]]
     names = list(dict.fromkeys(n for e in data["results"] for n in e["methods"]))
     series = {
-        LABELS[name]: [e["methods"].get(name, {}).get("rows_per_s") for e in data["results"]]
+        labels[name]: [e["methods"].get(name, {}).get("rows_per_s") for e in data["results"]]
         for name in names
     }
     return grouped_bars(
         path,
-        f"Training throughput on {CORES} cores (median, min-max)",
+        title,
         groups,
         series,
         "rows/s (train rows x rounds / s)",

@@ -35,7 +35,6 @@ from bench.lib.common import (
     write_results,
 )
 from bench.lib.higgs_modules import import_higgs
-from bench.lib.plots import grouped_bars
 from bench.suites.training import (
     distributed_trainer,
     measure,
@@ -43,6 +42,7 @@ from bench.suites.training import (
     single_node_trainer,
     worker_lines,
 )
+from bench.suites.training import plot as training_plot
 from devstack.platform import LocalPlatform
 from devstack.processes import wait_until
 
@@ -206,19 +206,8 @@ def markdown(data: dict[str, Any]) -> str:
 
 
 def plot(data: dict[str, Any], path: Path) -> Path:
-    groups = [f"{e['rows']:,} rows x {e['rounds']} rounds" for e in data["results"]]
-    names = list(dict.fromkeys(n for e in data["results"] for n in e["methods"]))
-    series = {
-        LABELS[name]: [e["methods"].get(name, {}).get("rows_per_s") for e in data["results"]]
-        for name in names
-    }
-    return grouped_bars(
-        path,
-        f"Training on {NODES} Ray nodes x {CPUS_PER_NODE} CPU (median, min-max)",
-        groups,
-        series,
-        "rows/s (train rows x rounds / s)",
-    )
+    title = f"Training on {NODES} Ray nodes x {CPUS_PER_NODE} CPU (median, min-max)"
+    return training_plot(data, path, LABELS, title)
 
 
 def headlines(data: dict[str, Any]) -> list[tuple[str, str, str]]:
