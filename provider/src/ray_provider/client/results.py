@@ -25,6 +25,7 @@ from ray import cloudpickle
 from ray_provider.client import connect as _connect
 from ray_provider.client.deployment import Deployment
 from ray_provider.client.deployment import current as current_deployment
+from ray_provider.client.live_log import Emit, LiveLog
 from ray_provider.client.reference import RayResultRef
 from ray_provider.client.settings import RaySettings
 from ray_provider.client.units import human_size
@@ -58,6 +59,8 @@ STALL_WARNING_SECONDS = 40.0
 STALL_REPEAT_SECONDS = 300.0
 # How often a waiting task logs that the Ray task is still running.
 PROGRESS_LOG_SECONDS = 30.0
+# How often a wait fetches the running task's output for the log.
+OUTPUT_POLL_SECONDS = 1.0
 
 _log = logging.getLogger(__name__)
 
@@ -193,6 +196,8 @@ class RayResults:
         on_submitted: Callable[[], None] | None = None,
         on_progress: Callable[[float], None] | None = None,
         warn: Callable[[str], None] | None = None,
+        on_output: Emit | None = None,
+        on_ray_task: Callable[[str], None] | None = None,
     ) -> TaskRun:
         """Run one try's payload on Ray and record its result; returns it with the report.
 
@@ -201,6 +206,10 @@ class RayResults:
         result is discarded and its report returned (``report.ok`` is False; raise
         ``remote_exception(report)``). A try replaced by another while it ran is a
         :class:`RayResultSupersededError`.
+
+        ``on_output(stream, line)`` receives what the callable prints while it runs (else the
+        output comes back in the report); ``on_ray_task(url_path)`` is called once the task
+        started, with its path in the Ray dashboard (``ray_dashboard_path``).
         """
         upstream = upstream or []
         label = label or ref.label
@@ -215,11 +224,14 @@ class RayResults:
             report_ref = self.submit(ref, payload, upstream=upstream, options=options)
             if on_submitted is not None:
                 on_submitted()
+            live = LiveLog(on_output) if on_output is not None else None
             return self.wait(
                 report_ref,
                 poll_seconds=PROGRESS_LOG_SECONDS,
                 on_progress=on_progress,
                 watch=watch,
+                live=live,
+                on_ray_task=on_ray_task,
             )
 
         try:
@@ -355,6 +367,8 @@ class RayResults:
         poll_seconds: float = 10.0,
         on_progress: Callable[[float], None] | None = None,
         watch: Watch | None = None,
+        live: LiveLog | None = None,
+        on_ray_task: Callable[[str], None] | None = None,
     ) -> TaskReport:
         """Wait for a task's report without pulling its result, calling back while it runs.
 
@@ -362,21 +376,36 @@ class RayResults:
         ``pending_timeout_seconds`` is cancelled and fails saying what it waited for, and a
         running task whose cluster has work waiting for resources that no node has free gets
         a warning in the log within a minute (what is pending, what holds the resources).
+        With ``live`` (needs ``watch``), the task's output is read about every second and
+        ends complete when the report is returned.
         """
-        started = last_progress = time.monotonic()
+        started = last_progress = last_watch = time.monotonic()
         stalled_since: float | None = None
         warned_at: float | None = None
         tick = min(WATCH_TICK_SECONDS, poll_seconds)
+        if live is not None:
+            tick = min(tick, OUTPUT_POLL_SECONDS)
+        try_id = (watch.key, watch.generation) if watch is not None else None
+        task_announced = False
         while True:
             ready, _ = ray.wait([report_ref], timeout=tick, fetch_local=True)
+            if live is not None and try_id is not None:
+                if ready:
+                    self.drain_output(*try_id, live)
+                else:
+                    self.read_output(*try_id, live)
+                if on_ray_task is not None and live.ray_task_id and not task_announced:
+                    task_announced = True
+                    on_ray_task(self.ray_dashboard_path(live.ray_task_id))
             if ready:
                 return ray.get(report_ref)
             now = time.monotonic()
             if on_progress is not None and now - last_progress >= poll_seconds:
                 last_progress = now
                 on_progress(now - started)
-            if watch is None:
+            if watch is None or now - last_watch < WATCH_TICK_SECONDS - 0.01:
                 continue
+            last_watch = now
             registry = self.registry()
             started_on_worker = ray.get(registry.started.remote(watch.key, watch.generation))
             if started_on_worker is None:  # cancelled or replaced: only the report is awaited
@@ -402,6 +431,25 @@ class RayResults:
             if now - stalled_since >= STALL_WARNING_SECONDS and due:
                 warned_at = now
                 watch.warn(message)
+
+    def read_output(self, key: str, generation: str, live: LiveLog) -> None:
+        """Log the output the try printed since ``live``'s cursor (one registry call)."""
+        live.feed(self._call(lambda r: r.read_output.remote(key, generation, live.cursor)))
+
+    def drain_output(self, key: str, generation: str, live: LiveLog) -> None:
+        """Log the rest of a finished try's output, then let the registry forget it."""
+        while True:
+            before = live.cursor
+            self.read_output(key, generation, live)
+            if live.closed or live.cursor == before:
+                break
+        live.finish()
+        self._call(lambda r: r.forget_output.remote(key, generation))
+
+    def ray_dashboard_path(self, ray_task_id: str) -> str:
+        """The Ray dashboard's page of a task the registry ran (``#/jobs/JOB/tasks/TASK``)."""
+        job_id = self._call(lambda r: r.job_id.remote())
+        return f"#/jobs/{job_id}/tasks/{ray_task_id}"
 
     def describe(
         self, ref: RayResultRef, result_type: str, size: int, awaiting_checkpoint: bool = False

@@ -25,6 +25,8 @@ from ray_provider.runtime.keys import DEFAULT_NAMESPACE, DEFAULT_RESULT_TTL_SECO
 # `RAY_URL` overrides the connection's address (the switch the original ray_task honoured).
 ADDRESS_OVERRIDE_ENV = "RAY_URL"
 LOCAL = "local"
+# Ray's and KubeRay's dashboard port.
+DEFAULT_DASHBOARD_PORT = 8265
 
 Mode = Literal["local", "client", "driver"]
 
@@ -50,6 +52,17 @@ class RaySettings:
     result_ttl_seconds: float = DEFAULT_RESULT_TTL_SECONDS
     pending_timeout_seconds: float = DEFAULT_PENDING_TIMEOUT
     local_port: int = DEFAULT_GCS_PORT
+    # The Ray dashboard as a person's browser reaches it (extra ``dashboard_url``); empty:
+    # derived from the address (``dashboard_base``).
+    dashboard_url: str = ""
+
+    @property
+    def dashboard_base(self) -> str:
+        """The dashboard URL for links: the extra, else the address's host on port 8265."""
+        if self.dashboard_url:
+            return self.dashboard_url.rstrip("/")
+        host = self.host_port[0]
+        return f"http://{host}:{DEFAULT_DASHBOARD_PORT}"
 
     @property
     def mode(self) -> Mode:
@@ -157,6 +170,18 @@ def _port(extra: dict[str, Any], name: str, default: int, conn_id: str) -> int:
     return port
 
 
+def _dashboard_url(extra: dict[str, Any], conn_id: str) -> str:
+    raw = str(extra.get("dashboard_url") or "").strip()
+    if raw and not raw.startswith(("http://", "https://")):
+        raise RayConnectionConfigError(
+            f"Connection {conn_id!r}, extra field 'dashboard_url': {raw!r} is not an http(s) "
+            "URL. Give the Ray dashboard as your browser reaches it, e.g. "
+            f"'http://ray.example.com:{DEFAULT_DASHBOARD_PORT}', or remove the field to derive it "
+            "from the address."
+        )
+    return raw
+
+
 def _refuse_retired_extras(extra: dict[str, Any], conn_id: str) -> None:
     """Extras that once duplicated a standard field: refused, so no two fields disagree."""
     for name, home in RETIRED_EXTRAS.items():
@@ -211,4 +236,5 @@ def settings_from_connection(conn: Any | None, conn_id: str) -> RaySettings:
             extra, "pending_timeout_seconds", DEFAULT_PENDING_TIMEOUT, conn_id
         ),
         local_port=_port(extra, "local_port", DEFAULT_GCS_PORT, conn_id),
+        dashboard_url=_dashboard_url(extra, conn_id),
     )

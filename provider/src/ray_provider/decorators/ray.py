@@ -45,6 +45,7 @@ from ray_provider.decorators.payload import (
 from ray_provider.exceptions import RayArgumentError
 from ray_provider.hooks.checkpoint_store import CheckpointStoreHook, split_s3_uri
 from ray_provider.hooks.ray import RayHook
+from ray_provider.links import RayDashboardLink, dashboard_url
 from ray_provider.xcom import references_only
 
 DEFAULT_CHECKPOINT_CONN_ID = "aws_default"
@@ -66,6 +67,7 @@ class RayDecoratedOperator(DecoratedOperator):
     """
 
     custom_operator_name = "@task.ray"
+    operator_extra_links = (RayDashboardLink(),)
     template_fields: Sequence[str] = ("op_args", "op_kwargs", "runtime_env")
     template_fields_renderers = {"op_args": "py", "op_kwargs": "py", "runtime_env": "json"}
 
@@ -202,7 +204,7 @@ class RayDecoratedOperator(DecoratedOperator):
             task_label=label,
         )
         options = ray_options(
-            name=label,
+            name=ray_task_name(ti),
             num_cpus=self.num_cpus,
             num_gpus=self.num_gpus,
             memory=self.memory,
@@ -235,6 +237,8 @@ class RayDecoratedOperator(DecoratedOperator):
             ),
             on_progress=lambda s: self.log.info("%s still running on Ray (%.0fs)", label, s),
             warn=self.log.warning,
+            on_output=self._log_output_line,
+            on_ray_task=lambda path: self._publish_link(ti, results, path),
         )
         report = run.report
         self._log_remote_output(report)
@@ -269,14 +273,40 @@ class RayDecoratedOperator(DecoratedOperator):
         )
         return manifest
 
+    def _log_output_line(self, stream: str, line: str) -> None:
+        self.log.info("[ray %s] %s", stream, line)
+
+    def _publish_link(self, ti: Any, results: RayResults, path: str) -> None:
+        url = dashboard_url(results.settings.dashboard_base, path)
+        self.log.info("Ray dashboard of this task: %s", url)
+        try:
+            RayDashboardLink().persist(ti, url)
+        except Exception as exc:  # a link is a convenience: never fail the task for it
+            self.log.warning("Could not publish the Ray dashboard link: %s", exc)
+
     def _log_remote_output(self, report: Any) -> None:
+        """The output that did not arrive live (live output off or broken)."""
+        if report.live_output:
+            return
+        if report.live_output_error:
+            self.log.warning(
+                "Live output from Ray stopped (%s); the whole captured output follows.",
+                report.live_output_error,
+            )
         for stream, text in (("stdout", report.stdout), ("stderr", report.stderr)):
             for line in text.splitlines():
-                self.log.info("[ray %s] %s", stream, line)
+                self._log_output_line(stream, line)
 
     def on_kill(self) -> None:
         if self._results is not None and self._slot is not None:
             self._results.cancel(self._slot)
+
+
+def ray_task_name(ti: Any) -> str:
+    """The Ray task's name, as a person looks for it in the dashboard: DAG, task, index, run."""
+    map_index = getattr(ti, "map_index", -1)
+    index = f"[{map_index}]" if map_index is not None and map_index >= 0 else ""
+    return f"{ti.dag_id}.{ti.task_id}{index} ({ti.run_id})"
 
 
 def ray_task(

@@ -74,6 +74,14 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         ),
         "schema": {"type": ["integer", "null"], "minimum": 1, "maximum": 65535},
     },
+    "dashboard_url": {
+        "label": "Ray dashboard URL",
+        "description": (
+            "The dashboard as a browser reaches it, for the task's 'Ray dashboard' link "
+            "(default: the address's host on port 8265)."
+        ),
+        "schema": {"type": ["string", "null"], "format": "url"},
+    },
 }
 
 

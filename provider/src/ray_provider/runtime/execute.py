@@ -1,8 +1,10 @@
 """The wrapper every ``@task.ray`` callable runs in on a Ray worker.
 
 It returns two objects (``num_returns=2``): the result, which the registry actor keeps, and a
-small report (captured stdout/stderr, result type and size, or the exception and its remote
-traceback) that the Airflow task fetches and writes to its own log. The exception is caught
+small report (result type and size, or the exception and its remote traceback) that the
+Airflow task fetches. What the callable prints goes to the registry while it runs
+(``runtime.live_output``), and the Airflow task writes it to its log as it arrives; the report
+carries the captured output only when that live path was off or broke. The exception is caught
 and reported rather than raised so that the output printed before it still reaches the log.
 """
 
@@ -19,6 +21,7 @@ from typing import Any
 
 from ray import cloudpickle
 
+from ray_provider.runtime.live_output import OutputShipper
 from ray_provider.runtime.portable import PortableModin, make_portable, restore
 from ray_provider.runtime.walk import KEEP, children, walk
 
@@ -38,8 +41,11 @@ class TaskReport:
     """What the Airflow side learns about a finished Ray task (small, always fetched)."""
 
     ok: bool
+    # Captured output, filled only when ``live_output`` is False (see the module docstring).
     stdout: str = ""
     stderr: str = ""
+    live_output: bool = False
+    live_output_error: str = ""
     result_type: str = ""
     result_size: int = 0
     error: bytes | None = None  # the pickled exception, when it pickles
@@ -49,13 +55,17 @@ class TaskReport:
     node: str = field(default_factory=socket.gethostname)
     pid: int = field(default_factory=os.getpid)
     seconds: float = 0.0
+    ray_task_id: str = ""
+    ray_job_id: str = ""
 
 
 class _Tee(io.TextIOBase):
-    """Writes to the worker's own stream (kept in Ray's logs) and to a bounded buffer."""
+    """Writes to the worker's own stream (kept in Ray's logs), the shipper and a bounded buffer."""
 
-    def __init__(self, original: Any) -> None:
+    def __init__(self, original: Any, stream: str, shipper: OutputShipper | None) -> None:
         self._original = original
+        self._stream = stream
+        self._shipper = shipper
         self._head: list[str] = []
         self._head_len = 0
         self._tail: list[str] = []
@@ -67,6 +77,8 @@ class _Tee(io.TextIOBase):
             self._original.write(text)
         except Exception:  # the worker's stream must never break the task
             pass
+        if self._shipper is not None:
+            self._shipper.write(self._stream, text)
         if self._head_len < MAX_CAPTURED_CHARS // 2:
             self._head.append(text)
             self._head_len += len(text)
@@ -140,17 +152,47 @@ def _error_report(exc: BaseException) -> dict[str, Any]:
     }
 
 
+def _ray_ids() -> dict[str, str]:
+    """This Ray task's and job's ids (for the dashboard link); empty outside a Ray task."""
+    try:
+        import ray
+
+        context = ray.get_runtime_context()
+        return {"ray_task_id": context.get_task_id() or "", "ray_job_id": context.get_job_id()}
+    except Exception:
+        return {}
+
+
+def _output_fields(out: _Tee, err: _Tee, shipper: OutputShipper | None) -> dict[str, Any]:
+    """Close the live output; the report carries the captured output only if that failed."""
+    if shipper is not None:
+        shipper.close()
+        if shipper.failed is None:
+            return {"live_output": True}
+        return {
+            "stdout": out.getvalue(),
+            "stderr": err.getvalue(),
+            "live_output_error": f"{type(shipper.failed).__name__}: {shipper.failed}",
+        }
+    return {"stdout": out.getvalue(), "stderr": err.getvalue()}
+
+
 def run_callable(payload: bytes, started_signal: Any, *resolved: Any) -> tuple[Any, TaskReport]:
     """Run the pickled ``(callable, args, kwargs)``; upstream results arrive as ``resolved``.
 
     ``started_signal`` is ``(registry, key, generation)``: the registry learns that the task
-    left the scheduler's queue (so a wait can tell "pending" from "running"); ``None`` skips it.
+    left the scheduler's queue (so a wait can tell "pending" from "running"), which Ray task
+    it is, and receives its output while it runs; ``None`` skips all three (the output then
+    comes back in the report).
     """
+    ids = _ray_ids()
+    shipper = None
     if started_signal is not None:
         registry, key, generation = started_signal
-        registry.mark_started.remote(key, generation)
+        registry.mark_started.remote(key, generation, ids.get("ray_task_id", ""))
+        shipper = OutputShipper(registry, key, generation)
     started = time.monotonic()
-    out, err = _Tee(sys.stdout), _Tee(sys.stderr)
+    out, err = _Tee(sys.stdout, "stdout", shipper), _Tee(sys.stderr, "stderr", shipper)
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = out, err
     try:
@@ -162,19 +204,19 @@ def run_callable(payload: bytes, started_signal: Any, *resolved: Any) -> tuple[A
         sys.stdout, sys.stderr = saved
         report = TaskReport(
             ok=False,
-            stdout=out.getvalue(),
-            stderr=err.getvalue(),
             seconds=time.monotonic() - started,
+            **_output_fields(out, err, shipper),
+            **ids,
             **_error_report(exc),
         )
         return None, report
     sys.stdout, sys.stderr = saved
     report = TaskReport(
         ok=True,
-        stdout=out.getvalue(),
-        stderr=err.getvalue(),
         result_type=_describe(value),
         result_size=_size_of(value),
         seconds=time.monotonic() - started,
+        **_output_fields(out, err, shipper),
+        **ids,
     )
     return value, report

@@ -33,6 +33,7 @@ from ray_provider.runtime.checkpoint_io import read_checkpoint, write_checkpoint
 from ray_provider.runtime.errors import RegistryRetiredError
 from ray_provider.runtime.execute import run_callable
 from ray_provider.runtime.keys import DEFAULT_RESULT_TTL_SECONDS, REGISTRY_ACTOR_NAME
+from ray_provider.runtime.output_buffer import Chunk, OutputBuffer
 from ray_provider.runtime.result_table import ResultTable, Upstream
 from ray_provider.runtime.store import StoreConfig
 
@@ -42,6 +43,10 @@ _read_checkpoint_remote = ray.remote(read_checkpoint)
 
 # How often the TTL sweep looks for expired results.
 SWEEP_INTERVAL_SECONDS = 30.0
+# Output nobody finished reading is dropped this long after the task closed it (or, for a
+# task that never closed it, after its last write).
+OUTPUT_KEEP_CLOSED_SECONDS = 600.0
+OUTPUT_KEEP_OPEN_SECONDS = 3600.0
 
 
 def _still_running(report_ref: ray.ObjectRef) -> bool:
@@ -66,6 +71,9 @@ class ResultRegistry:
         # Submissions and restores between their two locked sections: their entry is not in
         # the table yet, but the actor must not be retired (killed) under them.
         self._in_flight = 0
+        # Per try: its output while it runs (runtime.output_buffer) and its Ray task id.
+        self._outputs: dict[tuple[str, str], OutputBuffer] = {}
+        self._ray_tasks: dict[tuple[str, str], str] = {}
         threading.Thread(target=self._sweep_forever, name="ttl-sweep", daemon=True).start()
 
     def submit(
@@ -98,11 +106,56 @@ class ResultRegistry:
         # Wrapped in a list so Ray hands the caller the ref itself, not its value.
         return [report_ref]
 
-    def mark_started(self, key: str, generation: str) -> None:
+    def mark_started(self, key: str, generation: str, ray_task_id: str = "") -> None:
         """Called by the task itself when a worker starts running it."""
         with self._lock:
             # The task can start before submit() has recorded it: the table keeps the signal.
             self._table.mark_started(key, generation)
+            if ray_task_id:
+                self._ray_tasks[(key, generation)] = ray_task_id
+
+    def append_output(
+        self, key: str, generation: str, chunks: list[Chunk], close: bool = False
+    ) -> None:
+        """The running task's latest output (``runtime.live_output`` sends it)."""
+        with self._lock:
+            self._outputs.setdefault((key, generation), OutputBuffer()).append(chunks, close=close)
+
+    def read_output(self, key: str, generation: str, cursor: int) -> dict[str, Any]:
+        """The try's output after ``cursor`` (see ``OutputBuffer.read``), and its Ray task id."""
+        with self._lock:
+            buffer = self._outputs.get((key, generation))
+            read = buffer.read(cursor) if buffer is not None else None
+            ray_task_id = self._ray_tasks.get((key, generation), "")
+        if read is None:
+            return {
+                "chunks": [],
+                "cursor": cursor,
+                "dropped": 0,
+                "closed": False,
+                "ray_task_id": ray_task_id,
+            }
+        return {
+            "chunks": read.chunks,
+            "cursor": read.cursor,
+            "dropped": read.dropped,
+            "closed": read.closed,
+            "ray_task_id": ray_task_id,
+        }
+
+    def forget_output(self, key: str, generation: str) -> None:
+        """The Airflow side has read the try's output to the end."""
+        with self._lock:
+            self._outputs.pop((key, generation), None)
+            self._ray_tasks.pop((key, generation), None)
+
+    def report(self, key: str, generation: str) -> list[ray.ObjectRef] | None:
+        """``[report_ref]`` of this try while it is unread, else ``None`` (a resumed wait)."""
+        with self._lock:
+            entry = self._table.owned(key, generation)
+            if entry is None or entry.report is None:
+                return None
+            return [entry.report]
 
     def started(self, key: str, generation: str) -> bool | None:
         """Whether this try's task has started on a worker (``None``: no such entry)."""
@@ -253,6 +306,13 @@ class ResultRegistry:
         An entry whose Ray task is still running is spared, however old.
         """
         with self._lock:
+            for try_id, buffer in list(self._outputs.items()):
+                keep = OUTPUT_KEEP_CLOSED_SECONDS if buffer.closed else OUTPUT_KEEP_OPEN_SECONDS
+                if buffer.idle_for() > keep:
+                    del self._outputs[try_id]
+            for try_id in set(self._ray_tasks) - set(self._outputs):
+                if self._table.owned(*try_id) is None:
+                    del self._ray_tasks[try_id]
             return self._table.sweep()
 
     def _sweep_forever(self) -> None:

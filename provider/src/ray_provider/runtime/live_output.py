@@ -1,0 +1,96 @@
+"""Ship what a ``@task.ray`` callable prints to the registry while it runs.
+
+The callable's ``print`` must stay as cheap as printing locally, so a write only appends to a
+list under a lock; a background thread sends what gathered to the registry actor about every
+``SHIP_INTERVAL_SECONDS`` and waits for each send before the next, which keeps the chunks in
+the order they were written (a threaded actor may run concurrent calls out of order). If the
+registry is slow, unsent output is bounded like the registry's own buffer: the oldest is
+dropped and a marker says how much. ``close`` sends the rest and marks the output complete
+before the task returns, so the Airflow side has everything once the task's report is ready.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import ray
+
+from ray_provider.runtime.output_buffer import MAX_BUFFERED_CHARS, Chunk
+
+SHIP_INTERVAL_SECONDS = 0.25
+# How long closing waits for the registry to take the last output.
+CLOSE_TIMEOUT_SECONDS = 30.0
+
+
+def coalesce(chunks: list[Chunk]) -> list[Chunk]:
+    """Join neighbouring writes to the same stream (``print`` writes text and newline apart)."""
+    groups: list[tuple[str, list[str]]] = []
+    for stream, text in chunks:
+        if groups and groups[-1][0] == stream:
+            groups[-1][1].append(text)
+        else:
+            groups.append((stream, [text]))
+    return [(stream, "".join(parts)) for stream, parts in groups]
+
+
+class OutputShipper:
+    """Collects ``(stream, text)`` writes and sends them to ``registry.append_output``."""
+
+    def __init__(self, registry: Any, key: str, generation: str) -> None:
+        self._registry = registry
+        self._key = key
+        self._generation = generation
+        self._pending: list[Chunk] = []
+        self._pending_chars = 0
+        self._dropped = 0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self.failed: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="ray-provider-output", daemon=True)
+        self._thread.start()
+
+    def write(self, stream: str, text: str) -> None:
+        with self._lock:
+            self._pending.append((stream, text))
+            self._pending_chars += len(text)
+            while self._pending_chars > MAX_BUFFERED_CHARS and len(self._pending) > 1:
+                _, removed = self._pending.pop(0)
+                self._pending_chars -= len(removed)
+                self._dropped += len(removed)
+
+    def _take(self) -> list[Chunk]:
+        with self._lock:
+            chunks, self._pending, self._pending_chars = self._pending, [], 0
+            if self._dropped:
+                note = f"[... {self._dropped:,} characters of output dropped: the log fell behind]"
+                note += "\n"
+                chunks.insert(0, ("stderr", note))
+                self._dropped = 0
+        return coalesce(chunks)
+
+    def _send(self, chunks: list[Chunk], close: bool) -> None:
+        if self.failed is not None or (not chunks and not close):
+            return
+        try:
+            ray.get(
+                self._registry.append_output.remote(self._key, self._generation, chunks, close),
+                timeout=CLOSE_TIMEOUT_SECONDS,
+            )
+        except Exception as exc:  # never fail the callable for its log; the report says so
+            self.failed = exc
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait(SHIP_INTERVAL_SECONDS)
+            if self._stopping:
+                return
+            self._send(self._take(), close=False)
+
+    def close(self) -> None:
+        """Send what is left and mark the output complete (waits for the registry)."""
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(CLOSE_TIMEOUT_SECONDS)
+        self._send(self._take(), close=True)

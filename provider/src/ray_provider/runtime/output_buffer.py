@@ -1,0 +1,90 @@
+"""The output of running ``@task.ray`` callables, held by the registry until Airflow reads it.
+
+A Ray worker ships what its callable prints as it prints it (``runtime.live_output``); the
+waiting Airflow task (or its trigger) reads it back by cursor every second or so and writes it
+to the task log. So a ten-minute training shows its rounds while they happen, not at the end.
+
+Each try has one :class:`OutputBuffer`: an ordered list of ``(stream, text)`` chunks, where a
+cursor is the number of characters shipped before a chunk. Readers pass the cursor they got
+last time, so two readers (a trigger, then the resumed task) never see a chunk twice and never
+skip one. The buffer is bounded: when a reader falls behind (or nobody reads), the oldest
+chunks go, and the next read says how many characters were dropped instead of silently
+missing them.
+
+Plain Python (no Ray): the registry actor holds one per try under its lock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+# Characters one try may hold unread; older output is dropped (and counted) beyond this.
+MAX_BUFFERED_CHARS = 4_000_000
+
+Chunk = tuple[str, str]  # (stream: "stdout" | "stderr", text)
+
+
+@dataclass(frozen=True)
+class OutputRead:
+    """What one read returns: the chunks after the cursor, the next cursor, and the losses."""
+
+    chunks: list[Chunk]
+    cursor: int
+    dropped: int  # characters between the given cursor and the first chunk returned
+    closed: bool  # the callable has finished and everything it printed is in the buffer
+
+
+@dataclass
+class OutputBuffer:
+    """Bounded, ordered output of one try (see the module docstring)."""
+
+    limit: int = MAX_BUFFERED_CHARS
+    _chunks: deque[tuple[int, str, str]] = field(default_factory=deque)  # (start, stream, text)
+    _end: int = 0  # cursor after the last chunk
+    _held: int = 0  # characters in _chunks
+    closed: bool = False
+    touched: float = field(default_factory=time.monotonic)
+
+    def append(self, chunks: list[Chunk], *, close: bool = False) -> None:
+        for stream, text in chunks:
+            if not text:
+                continue
+            self._chunks.append((self._end, stream, text))
+            self._end += len(text)
+            self._held += len(text)
+        while self._held > self.limit and len(self._chunks) > 1:
+            _, _, text = self._chunks.popleft()
+            self._held -= len(text)
+        self.closed = self.closed or close
+        self.touched = time.monotonic()
+
+    def read(self, cursor: int, max_chars: int = MAX_BUFFERED_CHARS) -> OutputRead:
+        """Chunks starting at ``cursor`` or later, up to about ``max_chars`` characters."""
+        self.touched = time.monotonic()
+        out: list[Chunk] = []
+        first_start: int | None = None
+        position = cursor
+        taken = 0
+        for start, stream, text in self._chunks:
+            end = start + len(text)
+            if end <= cursor:
+                continue
+            if start < cursor:  # a reader never splits chunks, but be exact if one did
+                text = text[cursor - start :]
+                start = cursor
+            if out and taken + len(text) > max_chars:
+                break
+            first_start = start if first_start is None else first_start
+            out.append((stream, text))
+            taken += len(text)
+            position = start + len(text)
+        if first_start is None:
+            # Nothing after the cursor is held; anything shipped after it was dropped.
+            return OutputRead([], max(cursor, self._end), max(0, self._end - cursor), self.closed)
+        complete = position == self._end
+        return OutputRead(out, position, first_start - cursor, self.closed and complete)
+
+    def idle_for(self) -> float:
+        return time.monotonic() - self.touched

@@ -1,0 +1,80 @@
+"""The pieces of live output that need no Ray: the registry's buffer, the line splitter."""
+
+from __future__ import annotations
+
+from ray_provider.client.live_log import MAX_LINE_CHARS, LiveLog
+from ray_provider.runtime.live_output import coalesce
+from ray_provider.runtime.output_buffer import OutputBuffer
+
+
+def as_dict(read):
+    return {
+        "chunks": read.chunks,
+        "cursor": read.cursor,
+        "dropped": read.dropped,
+        "closed": read.closed,
+    }
+
+
+def test_reads_resume_at_the_cursor_without_repeats_or_gaps():
+    buffer = OutputBuffer()
+    buffer.append([("stdout", "a\n"), ("stderr", "b\n")])
+    first = buffer.read(0)
+    assert first.chunks == [("stdout", "a\n"), ("stderr", "b\n")] and first.cursor == 4
+    buffer.append([("stdout", "c\n")], close=True)
+    second = buffer.read(first.cursor)
+    assert second.chunks == [("stdout", "c\n")] and second.closed and second.dropped == 0
+    assert buffer.read(second.cursor).chunks == []
+
+
+def test_a_full_buffer_drops_the_oldest_and_counts_it():
+    buffer = OutputBuffer(limit=10)
+    buffer.append([("stdout", "0123456789"), ("stdout", "abcde")])
+    read = buffer.read(0)
+    assert read.chunks == [("stdout", "abcde")] and read.dropped == 10
+
+
+def test_closed_is_reported_only_with_the_last_chunk():
+    buffer = OutputBuffer()
+    buffer.append([("stdout", "x" * 10), ("stdout", "y" * 10)], close=True)
+    partial = buffer.read(0, max_chars=10)
+    assert partial.chunks == [("stdout", "x" * 10)] and not partial.closed
+    assert buffer.read(partial.cursor).closed
+
+
+def test_lines_are_whole_even_when_chunks_split_them():
+    logged = []
+    live = LiveLog(lambda stream, line: logged.append((stream, line)))
+    live.feed({"chunks": [("stdout", "hel")], "cursor": 3, "dropped": 0, "closed": False})
+    assert logged == []
+    live.feed({"chunks": [("stdout", "lo\n\nnext")], "cursor": 11, "dropped": 0, "closed": True})
+    assert logged == [("stdout", "hello"), ("stdout", ""), ("stdout", "next")]
+    assert live.cursor == 11
+
+
+def test_an_endless_line_is_logged_in_pieces_not_held():
+    logged = []
+    live = LiveLog(lambda stream, line: logged.append(line))
+    live.feed(
+        {
+            "chunks": [("stdout", "z" * (2 * MAX_LINE_CHARS + 1))],
+            "cursor": 1,
+            "dropped": 0,
+            "closed": False,
+        }
+    )
+    assert [len(x) for x in logged] == [MAX_LINE_CHARS, MAX_LINE_CHARS]
+    live.finish()
+    assert logged[-1] == "z"
+
+
+def test_dropped_output_is_said_in_the_log():
+    logged = []
+    live = LiveLog(lambda stream, line: logged.append((stream, line)))
+    live.feed({"chunks": [], "cursor": 50, "dropped": 50, "closed": False})
+    assert logged == [("stderr", "[... 50 characters of output dropped: the log fell behind]")]
+
+
+def test_neighbouring_writes_to_one_stream_are_joined_in_order():
+    chunks = [("stdout", "a"), ("stdout", "\n"), ("stderr", "e"), ("stdout", "b")]
+    assert coalesce(chunks) == [("stdout", "a\n"), ("stderr", "e"), ("stdout", "b")]
