@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
 import sys
 
 import pytest
@@ -27,7 +29,27 @@ def test_only_processes_that_fork_task_processes_preload(argv, expected):
     assert preload.forks_task_processes(argv) is expected
 
 
+def test_the_first_spelling_of_the_variable_is_still_read_and_loses_to_the_new(monkeypatch):
+    monkeypatch.delenv(preload.PRELOAD_ENV, raising=False)
+    monkeypatch.setenv(preload.LEGACY_PRELOAD_ENV, "json")
+    assert preload.modules_to_preload() == ["json"]
+    monkeypatch.setenv(preload.PRELOAD_ENV, "colorsys")
+    assert preload.modules_to_preload() == ["colorsys"]
+
+
+def test_preload_modules_is_read_from_airflow_cfg(tmp_path):
+    (tmp_path / "airflow.cfg").write_text("[ray_provider]\npreload_modules = json, colorsys\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env["AIRFLOW_HOME"] = str(tmp_path)
+    code = "from ray_provider import preload; print(preload.modules_to_preload())"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.stdout.strip().splitlines()[-1] == "['json', 'colorsys']", out.stderr[-2000:]
+
+
 def test_the_environment_variable_replaces_or_turns_off_the_list(monkeypatch):
+    monkeypatch.delenv(preload.LEGACY_PRELOAD_ENV, raising=False)
     monkeypatch.delenv(preload.PRELOAD_ENV, raising=False)
     assert preload.modules_to_preload() == list(preload.DEFAULT_MODULES)
     monkeypatch.setenv(preload.PRELOAD_ENV, " json, higgs.model ,")
@@ -71,7 +93,9 @@ def test_an_unsafe_list_is_not_preloaded_and_the_log_says_why(monkeypatch, caplo
     with caplog.at_level(logging.WARNING, logger="ray_provider.preload"):
         preload.preload_if_forking_tasks()
     assert imported == []
-    assert "draw the same Ray IDs" in caplog.text and preload.PRELOAD_ENV in caplog.text
+    assert (
+        "draw the same Ray IDs" in caplog.text and "[ray_provider] preload_modules" in caplog.text
+    )
 
 
 def test_a_safe_list_is_preloaded_in_the_scheduler(monkeypatch, caplog):

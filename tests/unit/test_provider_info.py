@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 from importlib.metadata import entry_points, version
@@ -196,3 +197,36 @@ def test_seed_spelling_imports():
     from ray_provider.decorators.ray_decorators import ray_task
 
     assert ray_task is registered
+
+
+def test_airflow_config_list_shows_every_provider_option(tmp_path):
+    """`airflow config list` documents the section, with the defaults the code applies."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env["AIRFLOW_HOME"] = str(tmp_path)
+    airflow = Path(sys.executable).with_name("airflow")
+    out = subprocess.run(
+        [
+            str(airflow),
+            "config",
+            "list",
+            "--section",
+            "ray_provider",
+            "--include-descriptions",
+            "--show-values",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    options = get_provider_info()["config"]["ray_provider"]["options"]
+    for name in (
+        "preload_modules",
+        "deferrable",
+        "deferrable_poll_seconds",
+        "xcom_materialize_max_bytes",
+        "deployment_key",
+    ):
+        assert name in options and f"{name} =" in out.stdout.replace("# ", ""), name
+    assert "preload_modules = pandas,ray" in out.stdout.replace("# ", "")

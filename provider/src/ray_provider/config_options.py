@@ -12,9 +12,26 @@ from typing import Any
 SECTION = "ray_provider"
 DEPLOYMENT_KEY = "deployment_key"
 XCOM_MATERIALIZE_MAX_BYTES = "xcom_materialize_max_bytes"
+PRELOAD_MODULES = "preload_modules"
+DEFERRABLE = "deferrable"
+DEFERRABLE_POLL_SECONDS = "deferrable_poll_seconds"
 
 # A plain task pulling more than this from Ray is refused (0 in the configuration: no limit).
 DEFAULT_MATERIALIZE_LIMIT = 2 * 1024**3
+# What the scheduler imports once for the task processes it forks (see ``preload``).
+DEFAULT_PRELOAD_MODULES = ("pandas", "ray")
+# How often a deferred @task.ray's trigger asks the registry about its Ray task.
+DEFAULT_DEFERRABLE_POLL_SECONDS = 2.0
+
+
+def _option(description: str, type_: str, default: str | None, example: str | None) -> dict:
+    return {
+        "description": description,
+        "version_added": "0.2.0",
+        "type": type_,
+        "example": example,
+        "default": default,
+    }
 
 
 def provider_config() -> dict[str, Any]:
@@ -46,6 +63,30 @@ def provider_config() -> dict[str, Any]:
                     "example": "536870912",
                     "default": str(DEFAULT_MATERIALIZE_LIMIT),
                 },
+                PRELOAD_MODULES: _option(
+                    "Modules the scheduler (or a Celery worker) imports once, so every task "
+                    "process it forks has them for free; comma-separated, empty to turn it "
+                    "off. A list that would make forked processes draw the same Ray IDs is "
+                    "refused at start with a warning in the scheduler log.",
+                    "string",
+                    ",".join(DEFAULT_PRELOAD_MODULES),
+                    "pandas,ray,higgs.model",
+                ),
+                DEFERRABLE: _option(
+                    "Default of @task.ray(deferrable=...): submit the callable, then wait "
+                    "in the triggerer instead of holding a worker slot (needs a running "
+                    "airflow triggerer).",
+                    "boolean",
+                    "False",
+                    "True",
+                ),
+                DEFERRABLE_POLL_SECONDS: _option(
+                    "How often a deferred @task.ray's trigger asks Ray about its task and "
+                    "copies its new output to the task log.",
+                    "float",
+                    str(DEFAULT_DEFERRABLE_POLL_SECONDS),
+                    "5",
+                ),
             },
         }
     }

@@ -17,8 +17,10 @@ each child: a list that fails is not preloaded, and the scheduler log says why.
 
 Only processes that fork task processes preload (``airflow scheduler``, ``airflow celery
 worker``); the API server, the DAG processor and the triggerer are left as they are. Set
-``AIRFLOW__RAY__PRELOAD_MODULES`` to a comma-separated list of modules to change what is
-imported (add your DAGs' heavy helpers), or to an empty string to turn it off.
+``[ray_provider] preload_modules`` (``AIRFLOW__RAY_PROVIDER__PRELOAD_MODULES``) to a
+comma-separated list of modules to change what is imported (add your DAGs' heavy helpers), or
+to an empty string to turn it off. ``AIRFLOW__RAY__PRELOAD_MODULES``, its first spelling, is
+still read.
 """
 
 from __future__ import annotations
@@ -30,8 +32,12 @@ import subprocess
 import sys
 import time
 
-PRELOAD_ENV = "AIRFLOW__RAY__PRELOAD_MODULES"
-DEFAULT_MODULES = ("pandas", "ray")
+from ray_provider.config_options import DEFAULT_PRELOAD_MODULES, PRELOAD_MODULES, SECTION
+
+PRELOAD_ENV = f"AIRFLOW__{SECTION.upper()}__{PRELOAD_MODULES.upper()}"
+# The first spelling, before the option moved into the provider's config section.
+LEGACY_PRELOAD_ENV = "AIRFLOW__RAY__PRELOAD_MODULES"
+DEFAULT_MODULES = DEFAULT_PRELOAD_MODULES
 PROBE_TIMEOUT_SECONDS = 120.0
 
 log = logging.getLogger(__name__)
@@ -74,7 +80,12 @@ def forks_task_processes(argv: list[str] | None = None) -> bool:
 
 
 def modules_to_preload() -> list[str]:
-    raw = os.environ.get(PRELOAD_ENV)
+    """``[ray_provider] preload_modules`` (airflow.cfg or its environment variable)."""
+    raw = os.environ.get(LEGACY_PRELOAD_ENV) if PRELOAD_ENV not in os.environ else None
+    if raw is None:
+        from airflow.configuration import conf
+
+        raw = conf.get(SECTION, PRELOAD_MODULES, fallback=None)
     if raw is None:
         return list(DEFAULT_MODULES)
     return [name.strip() for name in raw.split(",") if name.strip()]
@@ -129,9 +140,10 @@ def preload_if_forking_tasks() -> None:
         log.warning(
             "ray provider: not preloading %s: importing them before a fork makes the forked "
             "task processes draw the same Ray IDs (a module declares a Ray actor or draws an "
-            "ID at import). Remove such modules from %s.",
+            "ID at import). Remove such modules from [%s] %s.",
             ", ".join(modules),
-            PRELOAD_ENV,
+            SECTION,
+            PRELOAD_MODULES,
         )
         return
     timings = preload(modules)
