@@ -190,17 +190,24 @@ class LocalPlatform:
             port=self.airflow_port,
             jwt_secret=self.jwt_secret,
             deployment_key=self.deployment_key,
-            extra_env={
-                **self.connections(),
-                "HOME": str(self.head.home),
-                "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
-                **(extra_env or {}),
-            },
+            extra_env={**self.airflow_env(), **(extra_env or {})},
         )
         self.airflow = stack
         stack.start()
         self._running.add("airflow")
         return stack
+
+    def airflow_env(self) -> dict[str, str]:
+        """What any Airflow pointed at this platform runs with (a test's own stack too).
+
+        The connections to the parts that run, the head's HOME (never ``~/.ray``) and the
+        platform's parallelism.
+        """
+        return {
+            **self.connections(),
+            "HOME": str(self.head.home),
+            "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
+        }
 
     def dags_folder(self) -> Path:
         """The folder Airflow parses: the one given, or the given ones copied side by side."""

@@ -136,3 +136,85 @@ def test_functions_from_the_dags_folder_travel_by_value(tmp_path, monkeypatch):
         __import__("dag_helpers_for_payload_test")
     function, args, _ = cloudpickle.loads(payload)
     assert function(*args) == 42
+
+
+BUNDLE_PREFIX = "bundle_for_payload_test"
+
+
+@pytest.fixture
+def bundle_checkout(tmp_path, monkeypatch):
+    """A DAG bundle's checkout, imported as Airflow imports it: a DAG file and a helper package.
+
+    Yields the checkout and the DAG module. Afterwards cloudpickle's by-value registry and
+    ``sys.modules`` are as they were.
+    """
+    checkout = tmp_path / "dag_bundles" / "git_dags" / "versions" / "abc123" / "dags"
+    helpers = checkout / f"{BUNDLE_PREFIX}_helpers"
+    helpers.mkdir(parents=True)
+    (helpers / "__init__.py").write_text("")
+    (helpers / "numbers.py").write_text("def magic():\n    return 21\n")
+    (checkout / f"{BUNDLE_PREFIX}_dag.py").write_text(
+        textwrap.dedent(
+            f"""
+            from {BUNDLE_PREFIX}_helpers.numbers import magic
+
+            def compute(factor):
+                return factor * magic()
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(checkout))
+    dag_module = __import__(f"{BUNDLE_PREFIX}_dag")
+    loaded = {name: m for name, m in sys.modules.items() if name.startswith(BUNDLE_PREFIX)}
+    assert len(loaded) == 3, loaded  # the DAG module, the package and its submodule
+    try:
+        yield checkout, dag_module
+    finally:
+        for name, module in loaded.items():
+            try:
+                cloudpickle.unregister_pickle_by_value(module)
+            except ValueError:  # not registered (the by-reference test)
+                pass
+            sys.modules.pop(name, None)
+
+
+def loads_as_on_a_ray_worker(payload: bytes, checkout, monkeypatch) -> tuple:
+    """Unpickle where the checkout is neither on ``sys.path`` nor loaded, as on a Ray worker."""
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(checkout)])
+    for name in [n for n in sys.modules if n.startswith(BUNDLE_PREFIX)]:
+        monkeypatch.delitem(sys.modules, name)
+    with pytest.raises(ImportError):
+        __import__(f"{BUNDLE_PREFIX}_helpers.numbers")
+    return cloudpickle.loads(payload)
+
+
+def test_a_dag_bundles_modules_travel_by_value(bundle_checkout, tmp_path, monkeypatch):
+    """A GitDagBundle's checkout is not under dags_folder: its DAG file and helpers go by value.
+
+    The callable is defined in the DAG file and calls the helper package; the worker-like load
+    cannot import either, so both travelled in the payload.
+    """
+    checkout, dag_module = bundle_checkout
+    payload = build_payload(
+        dag_module.compute,
+        (2,),
+        {},
+        dags_folder=str(tmp_path / "dags"),
+        bundle_path=checkout,
+        task_label="d.t",
+    )
+    function, args, _ = loads_as_on_a_ray_worker(payload, checkout, monkeypatch)
+    assert function(*args) == 42
+
+
+def test_without_the_bundle_path_the_helper_is_imported_by_name(
+    bundle_checkout, tmp_path, monkeypatch
+):
+    """What ``bundle_path`` prevents: even with the DAG file by value, its helper goes by name."""
+    checkout, dag_module = bundle_checkout
+    cloudpickle.register_pickle_by_value(dag_module)
+    payload = build_payload(
+        dag_module.compute, (2,), {}, dags_folder=str(tmp_path / "dags"), task_label="d.t"
+    )
+    with pytest.raises(ModuleNotFoundError, match=f"{BUNDLE_PREFIX}_helpers"):
+        loads_as_on_a_ray_worker(payload, checkout, monkeypatch)

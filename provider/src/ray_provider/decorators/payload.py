@@ -3,12 +3,14 @@
 Upstream ``@task.ray`` results in the arguments are swapped for slots; the registry passes the
 real objects to the Ray task as top-level arguments, so Ray resolves them in the object store.
 Functions defined in DAG files (and helper modules next to them) are pickled by value, because
-the Ray workers cannot import the DAG folder.
+the Ray workers cannot import the DAG folder or the DAG bundle's checkout.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -90,19 +92,25 @@ def check_requested_context(parameters: list[str], context_keys: set[str], task_
         )
 
 
-def _register_dag_modules_by_value(dags_folder: str | None) -> None:
-    if not dags_folder:
+def _register_dag_modules_by_value(roots: Iterable[str | os.PathLike[str] | None]) -> None:
+    """Make cloudpickle pickle by value every loaded module whose file lies under a root.
+
+    Airflow puts these folders on ``sys.path``, Ray workers do not have them: a module from
+    there (a DAG file, or a helper package next to it) pickled by reference would fail to
+    import on the worker.
+    """
+    folders = [Path(root).resolve() for root in roots if root]
+    if not folders:
         return
-    root = Path(dags_folder).resolve()
     for module in list(sys.modules.values()):
         path = getattr(module, "__file__", None)
         if not path:
             continue
         try:
-            inside = Path(path).resolve().is_relative_to(root)
+            resolved = Path(path).resolve()
         except (OSError, ValueError):
             continue
-        if inside:
+        if any(resolved.is_relative_to(folder) for folder in folders):
             try:
                 cloudpickle.register_pickle_by_value(module)
             except ValueError:  # not importable by name; cloudpickle pickles it by value anyway
@@ -110,9 +118,23 @@ def _register_dag_modules_by_value(dags_folder: str | None) -> None:
 
 
 def build_payload(
-    function: Any, args: tuple, kwargs: dict[str, Any], *, dags_folder: str | None, task_label: str
+    function: Any,
+    args: tuple,
+    kwargs: dict[str, Any],
+    *,
+    dags_folder: str | None,
+    bundle_path: str | os.PathLike[str] | None = None,
+    task_label: str,
 ) -> bytes:
-    _register_dag_modules_by_value(dags_folder)
+    """Pickle ``(function, args, kwargs)`` for the Ray task; the DAG's own code by value.
+
+    :param dags_folder: ``[core] dags_folder``, where the default (local) DAG bundle lives.
+    :param bundle_path: the checkout of the DAG bundle this task was parsed from (a
+        ``GitDagBundle``'s versioned clone lies under the bundle storage path, not under
+        ``dags_folder``); ``None`` where a task has no bundle (``dag.test()``).
+    :param task_label: names the task in the error when something cannot be pickled.
+    """
+    _register_dag_modules_by_value((dags_folder, bundle_path))
     try:
         return cloudpickle.dumps((function, args, kwargs))
     except Exception as exc:
