@@ -1,4 +1,4 @@
-"""Real Airflow 3 processes: api-server, scheduler and dag-processor on SQLite.
+"""Real Airflow 3 processes: api-server, scheduler, dag-processor and triggerer on SQLite.
 
 Tasks run through the scheduler and the LocalExecutor, each in its own process, which is what
 shows that a result outlives the task process that produced it (``dag.test()`` cannot).
@@ -78,6 +78,9 @@ class AirflowStack:
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
                 "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "600",
+                # A deferral's timeout (execution_timeout of a deferrable task) is noticed
+                # within seconds, not the default 15.
+                "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "2",
                 "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
                 "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
             }
@@ -95,7 +98,7 @@ class AirflowStack:
             capture_output=True,
             timeout=300,
         )
-        for name in ("api-server", "scheduler", "dag-processor"):
+        for name in ("api-server", "scheduler", "dag-processor", "triggerer"):
             self.processes.append(
                 start([str(BIN / "airflow"), name], self.home / f"{name}.log", env)
             )

@@ -2,10 +2,10 @@
 
 Starts (or reuses, when a previous ``make demo`` left them running) a local Ray head with the
 dashboard, an S3 server (MinIO, as in the cluster, built by ``make tools``) with the checkpoint
-bucket, and Airflow (api-server, scheduler, dag-processor; SQLite; connections from environment
-variables); triggers the ``higgs_xgboost`` DAG through the scheduler, shows its progress, and
-prints the metrics and the URLs. The same local platform the tests and benchmarks use
-(``devstack.platform``). ``make demo-stop`` stops it by PID.
+bucket, and Airflow (api-server, scheduler, dag-processor, triggerer; SQLite; connections
+from environment variables); triggers the ``higgs_xgboost`` DAG through the scheduler, shows
+its progress, and prints the metrics and the URLs. The same local platform the tests and
+benchmarks use (``devstack.platform``). ``make demo-stop`` stops it by PID.
 
     python -m devstack.demo [run|stop] [--rows N] [--source S] [--rounds R] ...
 """

@@ -183,7 +183,9 @@ class LocalPlatform:
         self.start_ray()
         if self.s3 is not None:
             self.start_s3()
-        self.say("==> starting Airflow (db migrate, api-server, scheduler, dag-processor)")
+        self.say(
+            "==> starting Airflow (db migrate, api-server, scheduler, dag-processor, triggerer)"
+        )
         stack = AirflowStack(
             home=self.work_dir / "airflow",
             dags_folder=self.dags_folder(),

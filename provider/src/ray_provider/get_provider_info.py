@@ -31,6 +31,9 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "config": provider_config(),
         "hooks": [{"integration-name": "Ray", "python-modules": ["ray_provider.hooks.ray"]}],
+        "triggers": [
+            {"integration-name": "Ray", "python-modules": ["ray_provider.triggers.ray_task"]}
+        ],
         "task-decorators": [{"name": "ray", "class-name": "ray_provider.decorators.ray.ray_task"}],
         "extra-links": ["ray_provider.links.RayDashboardLink"],
     }

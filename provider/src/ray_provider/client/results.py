@@ -213,15 +213,12 @@ class RayResults:
         """
         upstream = upstream or []
         label = label or ref.label
-        if upstream:
-            self.ensure_available(upstream)
-        self.check_feasible(options, label)
         watch = Watch(
             ref.key, ref.generation, capacity.request_of(options), label, warn or self.log.warning
         )
 
         def attempt() -> TaskReport:
-            report_ref = self.submit(ref, payload, upstream=upstream, options=options)
+            report_ref = self.start(ref, payload, upstream=upstream, options=options, label=label)
             if on_submitted is not None:
                 on_submitted()
             live = LiveLog(on_output) if on_output is not None else None
@@ -243,16 +240,67 @@ class RayResults:
             self.discard(ref)
             self.recover_lost(upstream)
             report = attempt()
+        return self.finish(ref, report, label=label, awaiting_checkpoint=awaiting_checkpoint)
+
+    def start(
+        self,
+        ref: RayResultRef,
+        payload: bytes,
+        *,
+        upstream: list[RayResultRef] | None = None,
+        options: dict[str, Any],
+        label: str | None = None,
+    ) -> ray.ObjectRef:
+        """Submit one try without waiting (``run`` waits; a deferrable task defers instead).
+
+        Refuses a request no node can hold and restores upstream results Ray lost from their
+        checkpoints first. Returns the ref of the task's report.
+        """
+        upstream = upstream or []
+        if upstream:
+            self.ensure_available(upstream)
+        self.check_feasible(options, label or ref.label)
+        return self.submit(ref, payload, upstream=upstream, options=options)
+
+    def finish(
+        self,
+        ref: RayResultRef,
+        report: TaskReport,
+        *,
+        label: str | None = None,
+        awaiting_checkpoint: bool = False,
+    ) -> TaskRun:
+        """Record a finished try's result (or discard a failed one's); see ``run``."""
         if not report.ok:
             self.discard(ref)
             return TaskRun(ref, report)
         if not self.describe(ref, report.result_type, report.result_size, awaiting_checkpoint):
             raise RayResultSupersededError(
-                f"{label}: another try of this task replaced this try's result in Ray while it "
-                "ran (this try was superseded); its result is not used."
+                f"{label or ref.label}: another try of this task replaced this try's result in "
+                "Ray while it ran (this try was superseded); its result is not used."
             )
         done = replace(ref, result_type=report.result_type, size=report.result_size)
         return TaskRun(done, report)
+
+    def status(self, ref: RayResultRef) -> str:
+        """``running``, ``done`` (its report is ready) or ``gone`` (cancelled, lost, replaced)."""
+        return str(self._call(lambda r: r.status.remote(ref.key, ref.generation)))
+
+    def resume(self, ref: RayResultRef, live: LiveLog) -> TaskReport:
+        """The report of a try an earlier process submitted (a deferred task resuming).
+
+        Logs the rest of its output through ``live``, from the cursor the trigger reached.
+        """
+        found = self._call(lambda r: r.report.remote(ref.key, ref.generation))
+        if found is None:
+            raise RayResultLostError(
+                f"{ref.label}: the Ray task of this try is no longer known to the result "
+                "registry (it was cancelled, Ray was restarted, or the run's results were "
+                "released while the task was deferred). Clear the task to run it again."
+            )
+        report = ray.get(found[0])
+        self.drain_output(ref.key, ref.generation, live)
+        return report
 
     def adopt_awaiting_checkpoint(self, ref: RayResultRef) -> RayResultRef | None:
         """Take over an earlier try's value whose checkpoint failed; ``ref`` with its type/size.
@@ -474,6 +522,11 @@ class RayResults:
     def cancel(self, ref: RayResultRef) -> None:
         """Cancel this try's Ray task; a newer try's task under the key is left alone."""
         self._call(lambda r: r.cancel.remote(ref.key, ref.generation))
+
+    def cancel_running(self, key: str) -> bool:
+        """Cancel whichever try's task under ``key`` is still running (a timed-out deferral,
+        whose resumed process no longer knows the try's generation); True if one was."""
+        return bool(self._call(lambda r: r.cancel_running.remote(key)))
 
     # ---- checkpoints -----------------------------------------------------------------------
 

@@ -30,11 +30,20 @@ from typing import Any
 
 from airflow.sdk import conf
 from airflow.sdk.bases.decorator import DecoratedOperator, task_decorator_factory
+from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR
 from airflow.sdk.definitions.context import KNOWN_CONTEXT_KEYS, context_merge
 
+from ray_provider.client.live_log import LiveLog
 from ray_provider.client.reference import RayResultRef
 from ray_provider.client.results import RayResults, RemoteTraceback, remote_exception
 from ray_provider.client.units import human_size
+from ray_provider.config_options import (
+    DEFAULT_DEFERRABLE_POLL_SECONDS,
+    DEFERRABLE,
+    DEFERRABLE_POLL_SECONDS,
+    SECTION,
+)
+from ray_provider.decorators.deferral import deferral_timeout, wait_for_start
 from ray_provider.decorators.options import loggable_options, ray_options
 from ray_provider.decorators.payload import (
     build_payload,
@@ -42,10 +51,11 @@ from ray_provider.decorators.payload import (
     extract_upstream,
     select_context,
 )
-from ray_provider.exceptions import RayArgumentError
+from ray_provider.exceptions import RayArgumentError, RayReferenceError
 from ray_provider.hooks.checkpoint_store import CheckpointStoreHook, split_s3_uri
 from ray_provider.hooks.ray import RayHook
 from ray_provider.links import RayDashboardLink, dashboard_url
+from ray_provider.triggers.ray_task import RayTaskTrigger
 from ray_provider.xcom import references_only
 
 DEFAULT_CHECKPOINT_CONN_ID = "aws_default"
@@ -64,6 +74,9 @@ class RayDecoratedOperator(DecoratedOperator):
         there when a consumer finds it gone from Ray.
     :param checkpoint_conn_id: the ``aws`` connection of the store (default ``aws_default``).
     :param checkpoint_path: ``s3://bucket/prefix`` overriding the connection's bucket/prefix.
+    :param deferrable: submit, then wait in the triggerer (no worker slot held while Ray
+        works); default ``[ray_provider] deferrable``. ``execution_timeout`` still applies:
+        when it passes, the Ray task is cancelled.
     """
 
     custom_operator_name = "@task.ray"
@@ -86,6 +99,7 @@ class RayDecoratedOperator(DecoratedOperator):
         checkpoint: bool = False,
         checkpoint_conn_id: str | None = None,
         checkpoint_path: str | None = None,
+        deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
         if kwargs.get("multiple_outputs"):
@@ -112,6 +126,9 @@ class RayDecoratedOperator(DecoratedOperator):
         self.checkpoint = checkpoint
         self.checkpoint_conn_id = checkpoint_conn_id or DEFAULT_CHECKPOINT_CONN_ID
         self.checkpoint_path = checkpoint_path
+        if deferrable is None:
+            deferrable = conf.getboolean(SECTION, DEFERRABLE, fallback=False)
+        self.deferrable = deferrable
         if checkpoint_path:
             split_s3_uri(checkpoint_path, "checkpoint_path")
         self._results: RayResults | None = None
@@ -152,11 +169,91 @@ class RayDecoratedOperator(DecoratedOperator):
                 done.result_type,
                 f"{done.size:,}",
             )
+        elif self.deferrable:
+            self._submit_and_defer(context, results, slot, label)
         else:
             done = self._compute(context, results, slot, label)
+        return self._complete(results, done)
+
+    def _complete(self, results: RayResults, done: RayResultRef) -> Any:
+        """Checkpoint (if asked) and return the reference XCom keeps."""
         manifest = self._write_checkpoint(results, done) if self.checkpoint else None
         ref = results.reference(done, manifest, self.checkpoint_conn_id)
         return self._handle_output(ref.to_xcom())
+
+    def _submit_and_defer(
+        self, context: Any, results: RayResults, slot: RayResultRef, label: str
+    ) -> None:
+        ti = context["ti"]
+        payload, options, upstream = self._prepare(context, results, label)
+        results.start(slot, payload, upstream=upstream, options=options, label=label)
+        self.log.info(
+            "Submitted %s to Ray at %s with %s; waiting in the triggerer (deferrable=True)",
+            label,
+            results.settings.address,
+            loggable_options(options),
+        )
+        live = LiveLog(self._log_output_line)
+        path = wait_for_start(results, slot, live)
+        if path:
+            self._publish_link(ti, results, path)
+        signed = slot.signed(results.deployment.key).to_xcom()
+        self.defer(
+            trigger=RayTaskTrigger(
+                signed,
+                cursor=live.cursor,
+                partial=live.partial,
+                poll_seconds=conf.getfloat(
+                    SECTION, DEFERRABLE_POLL_SECONDS, fallback=DEFAULT_DEFERRABLE_POLL_SECONDS
+                ),
+            ),
+            method_name="execute_complete",
+            kwargs={"ref": signed},
+            timeout=deferral_timeout(self.execution_timeout, ti.start_date),
+        )
+
+    def execute_complete(self, context: Any, event: dict[str, Any], ref: dict[str, Any]) -> Any:
+        """Resumed from the trigger: log the rest of the output, record the result."""
+        ti = context["ti"]
+        label = f"{ti.dag_id}.{ti.task_id}"
+        results = self._results = RayHook(self.ray_conn_id).results()
+        results.connect()
+        slot = self._slot = self._deferred_slot(results, ti, ref)
+        live = LiveLog(self._log_output_line, cursor=event["cursor"], partial=event["partial"])
+        report = results.resume(slot, live)
+        run = results.finish(slot, report, label=label, awaiting_checkpoint=self.checkpoint)
+        return self._complete(results, self._report_outcome(run.report, run.ref, label))
+
+    def _deferred_slot(self, results: RayResults, ti: Any, ref: dict[str, Any]) -> RayResultRef:
+        """The try named in the deferral's kwargs, checked: they come back from the database."""
+        slot = RayResultRef.from_xcom(ref)
+        expected = results.new_result(
+            ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1)
+        )
+        if slot is None or slot.key != expected.key:
+            raise RayReferenceError(
+                f"{ti.dag_id}.{ti.task_id}: the deferral's kwargs do not name this task's own "
+                "Ray try; refusing to resume from them. Clear the task to run it again."
+            )
+        slot.check_in_run(results.deployment, ti.dag_id, ti.run_id)
+        return slot.signed(None)
+
+    def resume_execution(
+        self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any
+    ) -> Any:
+        if next_method == TRIGGER_FAIL_REPR:
+            # The deferral timed out (execution_timeout) or the trigger failed: stop Ray's work.
+            ti = context["ti"]
+            results = RayHook(self.ray_conn_id).results()
+            slot = results.new_result(
+                ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1)
+            )
+            try:
+                if results.cancel_running(slot.key):
+                    self.log.warning("Cancelled the Ray task of %s", slot.label)
+            except Exception as exc:
+                self.log.warning("Could not cancel the Ray task of %s: %s", slot.label, exc)
+        return super().resume_execution(next_method, next_kwargs, context)
 
     def _refuse_mapping_over_reference(self) -> None:
         """``.expand()`` over this task's result would map over the reference's fields."""
@@ -190,6 +287,32 @@ class RayDecoratedOperator(DecoratedOperator):
     ) -> RayResultRef:
         """Run the callable on Ray; returns ``slot`` with the result's type and size."""
         ti = context["ti"]
+        payload, options, upstream = self._prepare(context, results, label)
+        run = results.run(
+            slot,
+            payload,
+            upstream=upstream,
+            options=options,
+            label=label,
+            awaiting_checkpoint=self.checkpoint,
+            on_submitted=lambda: self.log.info(
+                "Submitted %s to Ray at %s with %s",
+                label,
+                results.settings.address,
+                loggable_options(options),
+            ),
+            on_progress=lambda s: self.log.info("%s still running on Ray (%.0fs)", label, s),
+            warn=self.log.warning,
+            on_output=self._log_output_line,
+            on_ray_task=lambda path: self._publish_link(ti, results, path),
+        )
+        return self._report_outcome(run.report, run.ref, label)
+
+    def _prepare(
+        self, context: Any, results: RayResults, label: str
+    ) -> tuple[bytes, dict[str, Any], list[RayResultRef]]:
+        """The pickled callable, its Ray options and the upstream results it reads."""
+        ti = context["ti"]
         context_merge(context, self.op_kwargs)
         kwargs = select_context(
             dict(self.determine_kwargs(context)), set(self.op_kwargs), KNOWN_CONTEXT_KEYS
@@ -201,6 +324,7 @@ class RayDecoratedOperator(DecoratedOperator):
             args,
             kwargs,
             dags_folder=conf.get("core", "dags_folder", fallback=None),
+            bundle_path=getattr(getattr(ti, "bundle_instance", None), "path", None),
             task_label=label,
         )
         options = ray_options(
@@ -222,25 +346,10 @@ class RayDecoratedOperator(DecoratedOperator):
                 "Upstream results from Ray: %s",
                 ", ".join(f"{u.label} ({u.result_type}, {u.size:,} bytes)" for u in upstream),
             )
-        run = results.run(
-            slot,
-            payload,
-            upstream=upstream,
-            options=options,
-            label=label,
-            awaiting_checkpoint=self.checkpoint,
-            on_submitted=lambda: self.log.info(
-                "Submitted %s to Ray at %s with %s",
-                label,
-                results.settings.address,
-                loggable_options(options),
-            ),
-            on_progress=lambda s: self.log.info("%s still running on Ray (%.0fs)", label, s),
-            warn=self.log.warning,
-            on_output=self._log_output_line,
-            on_ray_task=lambda path: self._publish_link(ti, results, path),
-        )
-        report = run.report
+        return payload, options, upstream
+
+    def _report_outcome(self, report: Any, ref: RayResultRef, label: str) -> RayResultRef:
+        """Log how the try ended; raise the callable's exception if it failed."""
         self._log_remote_output(report)
         if not report.ok:
             self.log.error("%s failed on Ray. %s", label, RemoteTraceback(report.traceback))
@@ -252,9 +361,9 @@ class RayDecoratedOperator(DecoratedOperator):
             report.pid,
             report.result_type,
             f"{report.result_size:,}",
-            slot.key,
+            ref.key,
         )
-        return run.ref
+        return ref
 
     def _write_checkpoint(self, results: RayResults, done: RayResultRef) -> dict[str, Any]:
         store = CheckpointStoreHook(self.checkpoint_conn_id, self.checkpoint_path)

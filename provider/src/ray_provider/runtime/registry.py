@@ -149,6 +149,17 @@ class ResultRegistry:
             self._outputs.pop((key, generation), None)
             self._ray_tasks.pop((key, generation), None)
 
+    def status(self, key: str, generation: str) -> str:
+        """``running``, ``done`` or ``gone``: what a deferred task's trigger polls."""
+        with self._lock:
+            entry = self._table.owned(key, generation)
+            if entry is None:
+                return "gone"
+            report = entry.report
+        if report is None or not _still_running(report):
+            return "done"
+        return "running"
+
     def report(self, key: str, generation: str) -> list[ray.ObjectRef] | None:
         """``[report_ref]`` of this try while it is unread, else ``None`` (a resumed wait)."""
         with self._lock:
@@ -254,6 +265,16 @@ class ResultRegistry:
             entry = self._table.pop(key, generation)
         if entry is not None:
             ray.cancel(entry.ref, force=True)
+
+    def cancel_running(self, key: str) -> bool:
+        """Cancel and forget the key's try if its task is still running (any generation)."""
+        with self._lock:
+            entry = self._table.current(key)
+            if entry is None or entry.report is None or not _still_running(entry.report):
+                return False
+            self._table.pop(key, entry.generation)
+        ray.cancel(entry.ref, force=True)
+        return True
 
     def release_run(self, run_key: str, ended_at: float | None = None) -> int:
         """Drop the results of one DAG run; returns how many were dropped.

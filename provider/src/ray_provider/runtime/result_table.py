@@ -75,6 +75,10 @@ class ResultTable:
 
     # Reading
 
+    def current(self, key: str) -> Entry | None:
+        """The key's entry, whichever try it belongs to."""
+        return self._entries.get(key)
+
     def owned(self, key: str, generation: str) -> Entry | None:
         """The key's entry if it is of ``generation``; ``None`` if absent or another try's."""
         entry = self._entries.get(key)
