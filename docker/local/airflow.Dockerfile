@@ -39,11 +39,11 @@ LABEL org.opencontainers.image.title="ray-platform/airflow" \
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
 # Debian's packages come from the suite the base image names (its sources.list is the pin).
-# dumb-init: PID 1, as in apache/airflow; libgomp1: xgboost's OpenMP.
+# dumb-init: PID 1, as in apache/airflow; libgomp1: xgboost's OpenMP; git: GitDagBundle clones.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-        python3 python3-venv ca-certificates dumb-init libgomp1 procps netbase tzdata \
+        python3 python3-venv ca-certificates dumb-init libgomp1 procps netbase tzdata git \
     && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
     && python3 -c "import sys; v = '.'.join(map(str, sys.version_info[:2])); assert v == '${PYTHON_VERSION}', v"
 

@@ -654,7 +654,8 @@ def test_network_policy_guards_the_store(rendered, profile, chart_values):
 
 
 def test_the_store_policy_goes_with_an_external_store(helm):
-    docs = render(helm, "--set", "store.kind=external", "--set", "store.existingSecret=keys")
+    external = ["--set", "store.kind=external", "--set", "store.existingSecret=keys"]
+    docs = render(helm, *external, "--set", "store.logsBucket=my-logs")
     assert [d["metadata"]["name"] for d in of_kind(docs, "NetworkPolicy")] == [f"{RELEASE}-ray"]
 
 
@@ -746,6 +747,7 @@ GENERATED = {
     f"{RELEASE}-ray-token": ["auth_token"],
     f"{RELEASE}-store": ["accessKey", "secretKey"],
     f"{RELEASE}-store-user": ["accessKey", "secretKey"],
+    f"{RELEASE}-store-logs-user": ["accessKey", "secretKey"],
     f"{RELEASE}-airflow-admin": ["password"],
     f"{RELEASE}-airflow-metadata": ["password"],
     f"{RELEASE}-deployment-key": ["deployment-key"],
@@ -814,7 +816,14 @@ def test_the_deployment_key_can_come_from_your_secret(helm):
 
 
 def test_no_deployment_key_without_the_connections_secret(helm):
-    docs = render(helm, "--set", "airflow.connections.create=false")
+    # The logs connection travels in that Secret too (tests/charts/test_remote_logs.py).
+    docs = render(
+        helm,
+        "--set",
+        "airflow.connections.create=false",
+        "--set",
+        "airflow.remoteLogging.enabled=false",
+    )
     names = secrets_by_name(docs)
     assert f"{RELEASE}-deployment-key" not in names
     assert f"{RELEASE}-airflow-connections" not in names
@@ -879,18 +888,25 @@ def test_minio_root_keys_stay_with_minio_and_the_bucket_job(rendered, profile):
     assert f"{RELEASE}-store-user" in secret_refs(test_pod)
 
 
+# ATTACHED: "user:policy" pairs, the policies MinIO already has attached (a rerun of the Job).
 FAKE_MC = """#!/bin/sh
 echo "$*" >> "$MC_LOG"
+for last; do :; done
 case "$*" in
-  *"admin policy attach"*) [ -z "$ATTACHED" ] || { echo "already in effect" >&2; exit 1; } ;;
-  *"admin user info"*) echo "PolicyName: $ATTACHED" ;;
-  *"admin policy create"*) for last; do :; done; cp "$last" "$MC_LOG.policy" ;;
+  *"admin policy attach"*)
+    case " $ATTACHED " in *" $last:"*) echo "already in effect" >&2; exit 1 ;; esac ;;
+  *"admin user info"*)
+    for pair in $ATTACHED; do
+      if [ "${pair%%:*}" = "$last" ]; then echo "PolicyName: ${pair#*:}"; fi
+    done ;;
+  *"admin policy create"*) cp "$last" "$MC_LOG.$(basename "$last")" ;;
 esac
 """
 
 
-def run_bucket_job(tmp_path: Path, job: dict, **env: str) -> tuple[int, list[str], str]:
-    """The bucket Job's script, run by sh against a stand-in mc that logs its arguments."""
+def run_bucket_job(tmp_path: Path, job: dict, **env: str) -> tuple[int, list[str], dict[str, str]]:
+    """The bucket Job's script, run by sh against a stand-in mc that logs its arguments.
+    Returns the exit code, the mc calls and the policy documents created, by file name."""
     container = job["spec"]["template"]["spec"]["containers"][0]
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
@@ -910,17 +926,20 @@ def run_bucket_job(tmp_path: Path, job: dict, **env: str) -> tuple[int, list[str
         "AWS_SECRET_ACCESS_KEY": "rootsecret",
         "USER_ACCESS_KEY": "client",
         "USER_SECRET_KEY": "clientsecret",
+        "LOGS_BUCKET": "logs",
+        "LOGS_POLICY": "logs-airflow-logs",
+        "LOGS_ACCESS_KEY": "logwriter",
+        "LOGS_SECRET_KEY": "logwritersecret",
         **env,
     }
     result = subprocess.run(
         ["sh", "-c", script], env=environment, capture_output=True, text=True, timeout=30
     )
-    policy = tmp_path / "mc.log.policy"
-    return (
-        result.returncode,
-        log.read_text().splitlines(),
-        policy.read_text() if policy.exists() else "",
-    )
+    policies = {
+        path.name.removeprefix("mc.log."): path.read_text()
+        for path in tmp_path.glob("mc.log.*.json")
+    }
+    return result.returncode, log.read_text().splitlines(), policies
 
 
 def test_the_bucket_job_creates_a_user_limited_to_the_bucket(rendered, tmp_path):
@@ -929,17 +948,21 @@ def test_the_bucket_job_creates_a_user_limited_to_the_bucket(rendered, tmp_path)
     assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == f"{RELEASE}-store"
     assert env["USER_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == f"{RELEASE}-store-user"
     assert env["POLICY"]["value"] == "checkpoints-readwrite"
-    code, calls, policy = run_bucket_job(tmp_path, job)
+    code, calls, policies = run_bucket_job(tmp_path, job)
     assert code == 0, calls
     calls = [c.split(" ", 2)[-1] for c in calls]  # drop "--config-dir <dir>"
     assert calls == [
         "alias set store http://minio:9000 root rootsecret",
         "mb --ignore-existing --region us-east-1 store/checkpoints",
+        "mb --ignore-existing --region us-east-1 store/logs",
         f"admin policy create store checkpoints-readwrite {tmp_path}/policy.json",
         "admin user add store client clientsecret",
         "admin policy attach store checkpoints-readwrite --user client",
+        f"admin policy create store logs-airflow-logs {tmp_path}/logs-policy.json",
+        "admin user add store logwriter logwritersecret",
+        "admin policy attach store logs-airflow-logs --user logwriter",
     ]
-    assert json.loads(policy) == {
+    assert json.loads(policies["policy.json"]) == {
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -954,10 +977,17 @@ def test_the_bucket_job_creates_a_user_limited_to_the_bucket(rendered, tmp_path)
 def test_the_bucket_job_can_run_again(rendered, tmp_path):
     """post-upgrade runs it on every upgrade; MinIO refuses to attach a policy twice."""
     job = one(rendered["kind"], "Job", f"{RELEASE}-create-bucket")
-    code, calls, _ = run_bucket_job(tmp_path, job, ATTACHED="checkpoints-readwrite")
-    assert code == 0 and "admin user info store client" in calls[-1]
-    code, _, _ = run_bucket_job(tmp_path, job, ATTACHED="consoleAdmin")
-    assert code != 0, "a user with another policy must not pass for a scoped one"
+    rerun = "client:checkpoints-readwrite logwriter:logs-airflow-logs"
+    code, calls, _ = run_bucket_job(tmp_path, job, ATTACHED=rerun)
+    assert code == 0, calls
+    checks = [c.split(" ", 2)[-1] for c in calls if " user info " in c]
+    assert checks == ["admin user info store client", "admin user info store logwriter"]
+    for wrong in (
+        "client:consoleAdmin logwriter:logs-airflow-logs",
+        "client:checkpoints-readwrite logwriter:consoleAdmin",
+    ):
+        code, _, _ = run_bucket_job(tmp_path, job, ATTACHED=wrong)
+        assert code != 0, f"{wrong}: a user with another policy must not pass for a scoped one"
 
 
 def test_seaweedfs_and_external_stores_keep_their_own_keys(rendered):

@@ -105,6 +105,38 @@ user with MinIO, the store's own keys otherwise (SeaweedFS, external S3). */}}
 {{- printf "%s-readwrite" .Values.store.bucket -}}
 {{- end -}}
 
+{{/* ---- Airflow's task logs (airflow.remoteLogging) ---- */}}
+
+{{/* "true" when the chart provides the logs bucket and connection. */}}
+{{- define "rp.logs.enabled" -}}
+{{- if .Values.airflow.remoteLogging.enabled -}}true{{- end -}}
+{{- end -}}
+
+{{/* The logs bucket: store.logsBucket, or "logs" in an in-cluster store (validate.yaml refuses
+an external store without one). */}}
+{{- define "rp.logs.bucket" -}}
+{{- if .Values.store.logsBucket -}}
+{{- .Values.store.logsBucket -}}
+{{- else if ne .Values.store.kind "external" -}}
+logs
+{{- end -}}
+{{- end -}}
+
+{{/* Airflow's [logging] remote_base_log_folder for that bucket. */}}
+{{- define "rp.logs.folder" -}}
+{{- printf "s3://%s/%s" (include "rp.logs.bucket" .) (.Values.airflow.remoteLogging.prefix | trimAll "/") | trimSuffix "/" -}}
+{{- end -}}
+
+{{/* The MinIO user limited to the logs bucket (Airflow only), made by the bucket Job. */}}
+{{- define "rp.logs.userSecret" -}}
+{{- default (printf "%s-store-logs-user" (include "rp.fullname" .)) .Values.store.minio.logsUser.existingSecret -}}
+{{- end -}}
+
+{{/* The MinIO policy of that user: list, read and write on the logs bucket. */}}
+{{- define "rp.logs.policy" -}}
+{{- printf "%s-airflow-logs" (include "rp.logs.bucket" .) -}}
+{{- end -}}
+
 {{- define "rp.store.service" -}}
 {{- printf "%s-%s" (include "rp.fullname" .) .Values.store.kind -}}
 {{- end -}}
@@ -226,6 +258,8 @@ Call with (list $ "<secret name>" "<key>" <length>). */}}
 {{- $_ := set $g "secretKey" (include "rp.keep" (list . (include "rp.store.secret" .) "secretKey" 40)) -}}
 {{- $_ := set $g "userAccessKey" (include "rp.keep" (list . (include "rp.store.userSecret" .) "accessKey" 20)) -}}
 {{- $_ := set $g "userSecretKey" (include "rp.keep" (list . (include "rp.store.userSecret" .) "secretKey" 40)) -}}
+{{- $_ := set $g "logsUserAccessKey" (include "rp.keep" (list . (include "rp.logs.userSecret" .) "accessKey" 20)) -}}
+{{- $_ := set $g "logsUserSecretKey" (include "rp.keep" (list . (include "rp.logs.userSecret" .) "secretKey" 40)) -}}
 {{- $_ := set $g "adminPassword" (include "rp.keep" (list . (include "rp.airflow.adminSecret" .) "password" 24)) -}}
 {{- $_ := set $g "postgresPassword" (include "rp.keep" (list . (include "rp.postgres.secret" .) "password" 32)) -}}
 {{- $_ := set $g "deploymentKey" (include "rp.keep" (list . (include "rp.airflow.deploymentKeySecret" .) "deployment-key" 64)) -}}

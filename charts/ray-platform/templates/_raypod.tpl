@@ -64,11 +64,17 @@ spec:
           {{- if .gpus }}
           nvidia.com/gpu: {{ .gpus }}
           {{- end }}
-      {{- if .head }}
+      {{- if or .head $root.Values.ray.metrics.enabled }}
       ports:
+        {{- if .head }}
         - {name: gcs, containerPort: 6379}
         - {name: dashboard, containerPort: 8265}
         - {name: client, containerPort: 10001}
+        {{- end }}
+        {{- if $root.Values.ray.metrics.enabled }}
+        {{- /* KubeRay's name for Ray's metrics export port; the PodMonitor scrapes it by name. */}}
+        - {name: metrics, containerPort: {{ int $root.Values.ray.metrics.port }}}
+        {{- end }}
       {{- end }}
       volumeMounts:
         - name: shared-mem
@@ -128,4 +134,15 @@ spec:
   affinity:
     {{- toYaml . | nindent 4 }}
   {{- end }}
+{{- end -}}
+
+{{/* `ray start` arguments of a group, plus --metrics-export-port with ray.metrics (the
+chart's port wins over a group's own). Call with (list $ <rayStartParams>). */}}
+{{- define "rp.ray.startParams" -}}
+{{- $root := index . 0 -}}
+{{- $params := deepCopy (index . 1 | default dict) -}}
+{{- if $root.Values.ray.metrics.enabled -}}
+{{- $_ := set $params "metrics-export-port" (toString (int $root.Values.ray.metrics.port)) -}}
+{{- end -}}
+{{- toYaml $params -}}
 {{- end -}}
