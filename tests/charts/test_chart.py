@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import jsonschema
 import kubernetes_validate
@@ -272,7 +273,14 @@ def test_token_auth_is_on_and_airflow_connections_carry_the_token(rendered, prof
     ray_conn = json.loads(connections["AIRFLOW_CONN_RAY_DEFAULT"])
     assert ray_conn["conn_type"] == "ray"
     assert ray_conn["host"] == f"ray://{name}-head-svc.{NAMESPACE}.svc:10001"
-    assert ray_conn["extra"] == {"namespace": "airflow"}
+    # The "Ray dashboard" link of every @task.ray task opens what make up prints.
+    assert ray_conn["extra"] == {"namespace": "airflow", "dashboard_url": "http://localhost:8265"}
+    from ray_provider.client.settings import settings_from_connection
+
+    parsed = settings_from_connection(
+        SimpleNamespace(**ray_conn, port=None, extra_dejson=ray_conn["extra"]), "ray_default"
+    )
+    assert parsed.dashboard_base == "http://localhost:8265"
     s3_conn = json.loads(connections["AIRFLOW_CONN_S3_CHECKPOINTS"])
     assert s3_conn["conn_type"] == "aws"
     assert {"region_name", "checkpoint_bucket"} <= set(s3_conn["extra"])

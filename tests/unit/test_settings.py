@@ -149,3 +149,30 @@ def test_bad_local_port_names_the_field(monkeypatch, value):
     monkeypatch.delenv("RAY_URL", raising=False)
     with pytest.raises(RayConnectionConfigError, match="'local_port'"):
         settings_from_connection(connection(extra={"local_port": value}), "my_ray")
+
+
+@pytest.mark.parametrize(
+    ("host", "extra", "expected"),
+    [
+        ("ray://head.ns.svc:10001", {}, "http://head.ns.svc:8265"),
+        ("head:6379", {}, "http://head:8265"),
+        ("local", {}, "http://127.0.0.1:8265"),
+        (
+            "ray://head:10001",
+            {"dashboard_url": "https://ray.example.com/"},
+            "https://ray.example.com",
+        ),
+    ],
+)
+def test_the_dashboard_url_is_the_extra_or_derived_from_the_address(
+    monkeypatch, host, extra, expected
+):
+    monkeypatch.delenv("RAY_URL", raising=False)
+    settings = settings_from_connection(connection(host=host, extra=extra), "ray_default")
+    assert settings.dashboard_base == expected
+
+
+def test_a_dashboard_url_that_is_no_url_names_the_field(monkeypatch):
+    monkeypatch.delenv("RAY_URL", raising=False)
+    with pytest.raises(RayConnectionConfigError, match=r"'dashboard_url'.*http"):
+        settings_from_connection(connection(extra={"dashboard_url": "ray-head:8265"}), "r")
