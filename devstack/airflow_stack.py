@@ -162,12 +162,14 @@ class AirflowStack:
         data = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
         return {ti["task_id"]: ti for ti in data["task_instances"]}
 
-    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
+    def task_log(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1
+    ) -> str:
         """The task's log as text: one line per structured log event."""
         data = self.api(
             "GET",
             f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
-            params={"full_content": "true"},
+            params={"full_content": "true", "map_index": map_index},
         )
         content = data.get("content", [])
         if isinstance(content, str):

@@ -1,5 +1,6 @@
 """Tasks that must fail with clear messages: unknown connection, a connection of another type,
-an unserializable result, ``.expand()`` over a Ray result, and a forged XCom reference."""
+an unserializable result, ``.expand()`` over a Ray result that is no list, and a forged XCom
+reference."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def ray_errors():
 
     @task.ray
     def twenty_items():
-        return list(range(20))
+        return 20  # a count, not the items: nothing to map over
 
     @task
     def each(item):

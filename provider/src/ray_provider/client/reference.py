@@ -38,6 +38,9 @@ class RayResultRef:
     checkpoint_uri: str | None = None
     checkpoint_conn_id: str | None = None
     manifest_digest: str | None = None
+    # One item of the result (a list index or a dict key): what a task mapped over the result
+    # with .expand() receives. None: the whole result.
+    item: int | str | None = None
     signature: str | None = None
 
     @property
@@ -53,12 +56,19 @@ class RayResultRef:
     def label(self) -> str:
         """How messages name the producing task."""
         suffix = f"[{self.map_index}]" if self.map_index >= 0 else ""
-        return f"{self.task_id}{suffix}"
+        item = f" item {self.item!r}" if self.item is not None else ""
+        return f"{self.task_id}{suffix}{item}"
 
     def _signed_fields(self) -> dict[str, Any]:
         fields = asdict(self)
         fields.pop("signature")
+        if fields["item"] is None:  # signed as before items existed: older references verify
+            fields.pop("item")
         return fields
+
+    def item_ref(self, item: int | str, key: bytes | None) -> RayResultRef:
+        """The signed reference to one item of this result (one per mapped task)."""
+        return replace(self, item=item).signed(key)
 
     def signed(self, key: bytes | None) -> RayResultRef:
         """This reference with its HMAC (unchanged when the deployment has no key)."""
@@ -93,6 +103,8 @@ class RayResultRef:
             ref = cls(**fields)
             if not isinstance(ref.map_index, int) or not isinstance(ref.size, int):
                 raise TypeError("map_index and size must be integers")
+            if ref.item is not None and not isinstance(ref.item, int | str):
+                raise TypeError("item must be an integer or a string")
         except TypeError as exc:
             raise RayReferenceError(
                 f"An XCom holds a malformed @task.ray reference ({exc}); it was not written "

@@ -282,6 +282,11 @@ class RayResults:
         done = replace(ref, result_type=report.result_type, size=report.result_size)
         return TaskRun(done, report)
 
+    def item_keys(self, ref: RayResultRef) -> list[int | str] | None:
+        """The result's list indices or dict keys (what ``.expand()`` maps over), else None."""
+        [keys_ref] = self._call(lambda r: r.item_keys.remote(ref.key, ref.generation))
+        return ray.get(keys_ref)
+
     def status(self, ref: RayResultRef) -> str:
         """``running``, ``done`` (its report is ready) or ``gone`` (cancelled, lost, replaced)."""
         return str(self._call(lambda r: r.status.remote(ref.key, ref.generation)))

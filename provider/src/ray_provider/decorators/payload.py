@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -45,21 +45,30 @@ REMOTE_CONTEXT_KEYS = frozenset(
 )
 
 
-def extract_upstream(args: Any, kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any], list]:
+def extract_upstream(
+    args: Any, kwargs: dict[str, Any], verify: Callable[[RayResultRef], None] | None = None
+) -> tuple[Any, dict[str, Any], list]:
     """Replace every result reference in args/kwargs by a :class:`RefSlot`.
 
     The walk (``runtime.walk``) keeps each container's type, so a namedtuple or OrderedDict
     argument reaches the callable as one; ``run_callable`` fills the slots with the same walk.
     """
     upstream: list[RayResultRef] = []
+    # One argument per result, however many of its items are passed (a list of item refs).
+    index_of: dict[tuple[str, str], int] = {}
 
     def swap(value: Any) -> Any:
         # Before the walk looks inside: an XCom reference is itself a dict.
         ref = value if isinstance(value, RayResultRef) else RayResultRef.from_xcom(value)
         if ref is None:
             return KEEP
-        upstream.append(ref)
-        return RefSlot(len(upstream) - 1)
+        if verify is not None:  # every reference, not only one per result (items differ)
+            verify(ref)
+        identity = (ref.key, ref.generation)
+        if identity not in index_of:
+            index_of[identity] = len(upstream)
+            upstream.append(ref)
+        return RefSlot(index_of[identity], ref.item)
 
     return walk(tuple(args), swap), walk(dict(kwargs), swap), upstream
 

@@ -152,7 +152,6 @@ class RayDecoratedOperator(DecoratedOperator):
     def execute(self, context: Any) -> Any:
         ti = context["ti"]
         label = f"{ti.dag_id}.{ti.task_id}"
-        self._refuse_mapping_over_reference()
         results = self._results = RayHook(self.ray_conn_id).results()
         if self.checkpoint:
             results.deployment.require_key(f"checkpoint=True on {label}")
@@ -179,6 +178,16 @@ class RayDecoratedOperator(DecoratedOperator):
         """Checkpoint (if asked) and return the reference XCom keeps."""
         manifest = self._write_checkpoint(results, done) if self.checkpoint else None
         ref = results.reference(done, manifest, self.checkpoint_conn_id)
+        dependants = self._mapped_dependants()
+        # A mapped task's own result is one item of its downstream mapping (one per index).
+        if dependants and done.map_index < 0:
+            items = self._output_for_mapping(results, ref.signed(None), dependants)
+            self.log.info(
+                "%d item(s) for %s to map over, each a reference to one item in Ray",
+                len(items),
+                ", ".join(dependants),
+            )
+            return self._handle_output(items)
         return self._handle_output(ref.to_xcom())
 
     def _submit_and_defer(
@@ -255,25 +264,44 @@ class RayDecoratedOperator(DecoratedOperator):
                 self.log.warning("Could not cancel the Ray task of %s: %s", slot.label, exc)
         return super().resume_execution(next_method, next_kwargs, context)
 
-    def _refuse_mapping_over_reference(self) -> None:
-        """``.expand()`` over this task's result would map over the reference's fields."""
-        dependants = [d.node_id for d in self.iter_mapped_dependants()]
-        if dependants:
+    def _mapped_dependants(self) -> list[str]:
+        return [d.node_id for d in self.iter_mapped_dependants()]
+
+    def _output_for_mapping(
+        self, results: RayResults, ref: RayResultRef, dependants: list[str]
+    ) -> list[dict[str, Any]] | dict[str, dict[str, Any]]:
+        """What XCom holds when tasks ``.expand()`` over this result: one reference per item.
+
+        Airflow learns the number of mapped tasks from the list's (or dict's) length; each
+        mapped task gets its item's reference, and a mapped ``@task.ray`` reads only that item
+        from the object store. The value itself never leaves Ray.
+        """
+        keys = results.item_keys(ref)
+        if keys is None:
             raise RayArgumentError(
                 f"{', '.join(dependants)} map(s) over the result of @task.ray task "
-                f"{self.task_id!r} with .expand(); that result stays in Ray and XCom holds only "
-                "a reference, so Airflow would map over the reference's fields instead of the "
-                "items. Until mapping over Ray results is supported, return the items from a "
-                "plain @task (or map over a list of indices and index the Ray result inside "
-                "the mapped @task.ray task)."
+                f"{self.task_id!r} with .expand(), but it returned {ref.result_type}, not a "
+                "list, tuple or dict. Return the items to map over as a list (or a dict)."
             )
+        key = results.deployment.key
+        if all(isinstance(k, int) for k in keys):
+            return [ref.item_ref(k, key).to_xcom() for k in keys]
+        if not all(isinstance(k, str) for k in keys):
+            raise RayArgumentError(
+                f"{', '.join(dependants)} map(s) over the dict returned by @task.ray task "
+                f"{self.task_id!r}, whose keys are not all strings; Airflow maps over a dict "
+                "through XCom (JSON), so use string keys."
+            )
+        return {k: ref.item_ref(k, key).to_xcom() for k in keys}
 
     def _checked_upstream(
         self, upstream: list[RayResultRef], ti: Any, results: RayResults, label: str
     ) -> None:
-        """Refuse upstream references this deployment did not make for this run (see check)."""
+        """Refuse upstream results kept in another Ray namespace.
+
+        (Each reference's signature and run were checked as ``extract_upstream`` found it.)
+        """
         for ref in upstream:
-            ref.check_in_run(results.deployment, ti.dag_id, ti.run_id)
             if ref.namespace != results.settings.namespace:
                 raise RayArgumentError(
                     f"{label}: upstream task {ref.label!r} kept its result in Ray namespace "
@@ -317,7 +345,11 @@ class RayDecoratedOperator(DecoratedOperator):
         kwargs = select_context(
             dict(self.determine_kwargs(context)), set(self.op_kwargs), KNOWN_CONTEXT_KEYS
         )
-        args, kwargs, upstream = extract_upstream(self.op_args, kwargs)
+        args, kwargs, upstream = extract_upstream(
+            self.op_args,
+            kwargs,
+            verify=lambda ref: ref.check_in_run(results.deployment, ti.dag_id, ti.run_id),
+        )
         self._checked_upstream(upstream, ti, results, label)
         payload = build_payload(
             self.python_callable,

@@ -31,9 +31,13 @@ MAX_CAPTURED_CHARS = 2_000_000
 
 @dataclass(frozen=True)
 class RefSlot:
-    """Placeholder for the i-th upstream result passed to the wrapper as a top-level argument."""
+    """Placeholder for the i-th upstream result passed to the wrapper as a top-level argument.
+
+    ``item``: only that item of it (a list index or dict key), for a task mapped over it.
+    """
 
     index: int
+    item: int | str | None = None
 
 
 @dataclass
@@ -108,7 +112,10 @@ def _substitute(value: Any, resolved: tuple[Any, ...]) -> Any:
     """Fill the slots that ``extract_upstream`` put in, with the same walk (no item limit)."""
 
     def fill(node: Any) -> Any:
-        return restore(resolved[node.index]) if isinstance(node, RefSlot) else KEEP
+        if not isinstance(node, RefSlot):
+            return KEEP
+        value = resolved[node.index]
+        return restore(value if node.item is None else value[node.item])
 
     return walk(value, fill)
 
@@ -150,6 +157,15 @@ def _error_report(exc: BaseException) -> dict[str, Any]:
         "error_message": str(exc),
         "traceback": "".join(traceback.format_exception(exc)),
     }
+
+
+def item_keys(value: Any) -> list[int | str] | None:
+    """What ``.expand()`` maps over: list/tuple indices or dict keys; None if neither."""
+    if isinstance(value, list | tuple):
+        return list(range(len(value)))
+    if isinstance(value, dict):
+        return list(value)
+    return None
 
 
 def _ray_ids() -> dict[str, str]:

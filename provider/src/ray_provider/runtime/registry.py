@@ -31,7 +31,7 @@ import ray
 from ray_provider.runtime import capacity
 from ray_provider.runtime.checkpoint_io import read_checkpoint, write_checkpoint
 from ray_provider.runtime.errors import RegistryRetiredError
-from ray_provider.runtime.execute import run_callable
+from ray_provider.runtime.execute import item_keys, run_callable
 from ray_provider.runtime.keys import DEFAULT_RESULT_TTL_SECONDS, REGISTRY_ACTOR_NAME
 from ray_provider.runtime.output_buffer import Chunk, OutputBuffer
 from ray_provider.runtime.result_table import ResultTable, Upstream
@@ -40,6 +40,7 @@ from ray_provider.runtime.store import StoreConfig
 _run_remote = ray.remote(run_callable)
 _write_checkpoint_remote = ray.remote(write_checkpoint)
 _read_checkpoint_remote = ray.remote(read_checkpoint)
+_item_keys_remote = ray.remote(num_cpus=0)(item_keys)
 
 # How often the TTL sweep looks for expired results.
 SWEEP_INTERVAL_SECONDS = 30.0
@@ -211,6 +212,12 @@ class ResultRegistry:
             [entry] = self._table.require([(key, generation)])
             value_ref, result_type = entry.ref, entry.result_type
         return [_write_checkpoint_remote.remote(value_ref, config, prefix, result_type)]
+
+    def item_keys(self, key: str, generation: str) -> list[ray.ObjectRef]:
+        """``[ref]`` of the result's list indices or dict keys (a Ray task reads the value)."""
+        with self._lock:
+            [entry] = self._table.require([(key, generation)], touch=True)
+        return [_item_keys_remote.remote(entry.ref)]
 
     def mark_checkpointed(self, key: str, generation: str, uri: str) -> None:
         with self._lock:
