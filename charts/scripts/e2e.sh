@@ -6,7 +6,10 @@
 #   netpol     the NetworkPolicies hold: a pod without the client labels reaches neither Ray's
 #              ports (6379, 10001, 8265) nor the store nor Postgres; one with them reaches Ray
 #              Client, the dashboard and the store but not Postgres; Airflow's scheduler all three
-# E2E_CHECKS picks some of them (default: all three, in that order). Exits non-zero on the first
+#   logs       task logs outlive pods: after the scheduler pod is replaced, the HIGGS run's
+#              train_model log is read back from the store's logs bucket (remote logging), with
+#              the trainer's live output and the task's "Ray dashboard" link in it (needs higgs)
+# E2E_CHECKS picks some of them (default: all four, in that order). Exits non-zero on the first
 # check that fails, with the command that shows why.
 set -euo pipefail
 # shellcheck source=charts/scripts/lib.sh
@@ -17,7 +20,7 @@ check_images_mode
 check_prerequisites "$CLUSTER" kubectl
 cluster_exists 2>/dev/null || die "no $CLUSTER cluster '$CLUSTER_NAME': run 'make up' first."
 
-CHECKS="${E2E_CHECKS:-higgs head-loss netpol}"
+CHECKS="${E2E_CHECKS:-higgs head-loss netpol logs}"
 TIMEOUT="${E2E_TIMEOUT:-1800}"
 MIN_AUC="${E2E_MIN_AUC:-0.7}"
 STAMP="$(date -u +%Y%m%dT%H%M%S)"
@@ -95,13 +98,30 @@ with create_session() as session:
 PY
 }
 
+# A task's log as the UI shows it (Airflow's own log reader: from the logs bucket with remote
+# logging, whose upload leaves the pod's file empty), one JSON event per line.
 task_log() {
-  kc -n "$NAMESPACE" exec "${scheduler[@]}" -- bash -c \
-    "cat /opt/airflow/logs/dag_id=$1/run_id=$2/task_id=$3/attempt=*.log"
+  in_scheduler "$1" "$2" "$3" <<'PY'
+import sys
+
+from airflow.models import TaskInstance
+from airflow.utils.log.log_reader import TaskLogReader
+from airflow.utils.session import create_session
+
+dag_id, run_id, task_id = sys.argv[1:4]
+with create_session() as session:
+    ti = session.query(TaskInstance).filter_by(
+        dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=-1
+    ).one()
+    for line in TaskLogReader().read_log_stream(ti, ti.try_number, {}):
+        sys.stdout.write(line)
+PY
 }
 
+HIGGS_RUN=""
 check_higgs() {
   local run_id="e2e__$STAMP" conf metrics auc
+  HIGGS_RUN="$run_id"
   conf="$(printf '{"source": "synthetic", "rows": %d, "rounds": %d, "num_actors": %d, "cpus_per_actor": 1, "use_gpu": false}' \
     "${ROWS:-100000}" "${ROUNDS:-20}" "${ACTORS:-2}")"
   trigger higgs_xgboost "$run_id" "$conf"
@@ -208,12 +228,32 @@ check_netpol() {
   log "netpol: enforced"
 }
 
+check_logs() {
+  [[ -n "$HIGGS_RUN" ]] || die "the logs check reads the HIGGS run's log: run it with higgs (E2E_CHECKS=\"higgs logs\")"
+  local old new out
+  old="$(kc -n "$NAMESPACE" get pods -l component=scheduler -o jsonpath='{.items[0].metadata.name}')"
+  log "logs: deleting the scheduler pod $old (its log files go with it)"
+  kc -n "$NAMESPACE" delete pod "$old" --wait=true >/dev/null
+  kc -n "$NAMESPACE" rollout status "deploy/$AIRFLOW_RELEASE-scheduler" --timeout=600s >/dev/null
+  new="$(kc -n "$NAMESPACE" get pods -l component=scheduler -o jsonpath='{.items[0].metadata.name}')"
+  [[ "$new" != "$old" ]] || die "logs: the scheduler pod was not replaced"
+  out="$(task_log higgs_xgboost "$HIGGS_RUN" train_model)"
+  grep -q '"event":"s3://' <<<"$out" ||
+    die "logs: the train_model log did not come from the logs bucket (is remote logging on? kubectl --context $(kube_context) -n $NAMESPACE exec ${scheduler[*]} -- airflow config get-value logging remote_logging)"
+  grep -q 'trainer: ' <<<"$out" || die "logs: the train_model log read back from the bucket lacks the trainer line"
+  grep -o '"event":"Ray dashboard of this task: [^"]*' <<<"$out" | sed 's/^"event":"/  log: /' ||
+    die "logs: the train_model log has no Ray dashboard link"
+  grep -o '"event":"\[ray std[a-z]*\] [^"]*' <<<"$out" | head -5 | sed 's/^"event":"/  log: /' || true
+  log "logs: the HIGGS run's task log survived the scheduler pod ($old -> $new), read from the store"
+}
+
 for check in $CHECKS; do
   case "$check" in
     higgs) check_higgs ;;
     head-loss) check_head_loss ;;
     netpol) check_netpol ;;
-    *) die "unknown E2E_CHECKS entry '$check' (known: higgs head-loss netpol)" ;;
+    logs) check_logs ;;
+    *) die "unknown E2E_CHECKS entry '$check' (known: higgs head-loss netpol logs)" ;;
   esac
 done
 log "e2e: all checks passed ($CHECKS)"

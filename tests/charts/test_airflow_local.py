@@ -266,7 +266,7 @@ def test_every_pod_carries_the_ray_client_label(local, profile):
     wanted = ray_values["networkPolicy"]["clientPodLabels"]
     assert wanted == {"ray-platform/ray-client": "true"}
     found = pods(local[profile])
-    assert len(found) == (6 if profile == "cloud" else 5)
+    assert len(found) == 6  # api-server, scheduler, dag-processor, triggerer and two jobs
     for where, template in found:
         labels = template["metadata"]["labels"]
         assert wanted.items() <= labels.items(), f"{where} lacks {wanted}"
@@ -337,7 +337,7 @@ def test_every_airflow_container_gets_the_database_connections_and_settings(loca
                     name = f"AIRFLOW__{section.upper()}__{key.upper()}"
                     assert env[name]["value"] == str(value), f"{what}: {name}"
             checked += 1
-    assert checked == (11 if profile == "cloud" else 9)
+    assert checked == 11  # every container and init container of the six pods
 
 
 def test_config_becomes_the_api_servers_worker_count(local):

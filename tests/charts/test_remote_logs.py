@@ -217,7 +217,7 @@ def component_env(doc: dict) -> dict[str, str]:
 # Who needs remote logging: the scheduler's task processes write (LocalExecutor), the triggerer
 # writes its triggers' logs, the api-server reads back; the dag-processor shares the config.
 COMPONENTS = {
-    "kind": {"scheduler", "api-server", "dag-processor"},
+    "kind": {"scheduler", "api-server", "dag-processor", "triggerer"},
     "cloud": {"scheduler", "api-server", "dag-processor", "triggerer"},
 }
 
