@@ -16,6 +16,7 @@ parse. ``devstack.seaweedfs_server`` adds SeaweedFS for the checkpoint benchmark
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -186,7 +187,10 @@ class S3Server:
             if not client.bucket_exists(self.bucket):
                 client.make_bucket(self.bucket)
         except BaseException:
-            self.stop()
+            # The start's own error is the one to see: a failing stop (another process took
+            # the port meanwhile) must not replace it.
+            with contextlib.suppress(Exception):
+                self.stop()
             raise
         return self
 
