@@ -82,12 +82,25 @@ else
     -f "$VALUES/kuberay-operator.yaml" --wait --timeout 5m
 fi
 
+# The images keep their tags from build to build, so an upgrade that only rebuilt them changes
+# no pod spec and would leave pods on the earlier build: every pod is annotated with the ID of
+# the image it should run (a changed ID rolls Airflow's Deployments; stale Ray pods are
+# replaced below, since KubeRay does not roll a RayCluster's pods).
+image_id() {
+  local id
+  id="$(docker image inspect -f '{{.Id}}' "$1" 2>/dev/null || true)"
+  id="${id#sha256:}"
+  echo "${id:0:32}"
+}
+ray_image_id="$(image_id "$RAY_IMAGE")"
+airflow_image_id="$(image_id "$AIRFLOW_IMAGE")"
+
 # 5. This project's chart: RayCluster, store, Secrets, Postgres, NetworkPolicy.
 access=kind
-extra=()
+extra=(--set-string "ray.podAnnotations.ray-platform/image=$ray_image_id")
 if [[ "$CLUSTER" == minikube ]]; then
   access=port-forward
-  extra=(--set ray.dashboard.service.enabled=false --set store.minio.service.type=ClusterIP)
+  extra+=(--set ray.dashboard.service.enabled=false --set store.minio.service.type=ClusterIP)
 fi
 if [[ "$IMAGES" == local ]]; then
   extra+=(-f "$VALUES/local-images.yaml")
@@ -106,11 +119,19 @@ fi
 log "installing $RELEASE (Ray cluster, MinIO, Postgres, Secrets) into $NAMESPACE"
 hc upgrade --install "$RELEASE" "$CHART" --namespace "$NAMESPACE" --create-namespace \
   -f "$VALUES/kind.yaml" --set access="$access" ${extra[@]+"${extra[@]}"} --wait --timeout 10m
+stale="$(kc -n "$NAMESPACE" get pods -l "ray.io/cluster=$RELEASE" \
+  -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.metadata.annotations.ray-platform/image}{"\n"}{end}' |
+  awk -v id="$ray_image_id" '$2 != id {print $1}')"
+if [[ -n "$stale" ]]; then
+  log "replacing Ray pods that run an earlier build of $RAY_IMAGE: ${stale//$'\n'/ } (results held in Ray are lost; checkpointed ones restore)"
+  # shellcheck disable=SC2086
+  kc -n "$NAMESPACE" delete pod $stale --wait=false >/dev/null
+fi
 
 # 6. Airflow.
-airflow_extra=()
+airflow_extra=(--set-string "airflowPodAnnotations.ray-platform/image=$airflow_image_id")
 if [[ "$CLUSTER" == minikube ]]; then
-  airflow_extra=(--set apiServer.service.type=ClusterIP)
+  airflow_extra+=(--set apiServer.service.type=ClusterIP)
 fi
 if [[ "$IMAGES" == local ]]; then
   # The official chart cannot be had here: the same values drive this project's stand-in.

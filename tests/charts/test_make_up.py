@@ -136,6 +136,7 @@ FAKE_KUBECTL = """#!/bin/sh
 echo "kubectl $*" >> "$CALLS"
 case "$*" in
   *"get raycluster"*) printf ready ;;
+  *"get pods"*"ray-platform/image"*) printf 'head-1 \\nworker-1 \\n' ;;
   *"get pods"*"jsonpath"*) printf 'true\\ntrue\\n' ;;
   *"get pods"*) printf 'head\\nworker\\n' ;;
   *"get secret"*) printf 'c2VjcmV0LXB3' ;;
@@ -204,6 +205,26 @@ def test_make_up_runs_every_step_in_order_and_again_without_recreating(tmp_path)
     assert again.returncode == 0
     assert "exists: reusing it" in again.stdout
     assert not [c for c in calls if c.startswith("kind create")]
+
+
+def test_a_rebuilt_image_replaces_the_pods_that_run_its_earlier_build(tmp_path):
+    """Tags stay the same from build to build: pods carry the image ID, stale Ray pods go."""
+    bin_dir = working_bin(tmp_path)
+    (bin_dir / "docker").write_text(
+        '#!/bin/sh\necho "docker $*" >> "$CALLS"\n'
+        'case "$*" in *"image inspect"*) echo sha256:0123456789abcdef0123456789abcdef99 ;; esac\n'
+    )
+    env = {"HELM": str(bin_dir / "helm"), "STATE": str(tmp_path / "state")}
+    result, calls = run_make(tmp_path, "up", bin_dir, **env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    image_id = "0123456789abcdef0123456789abcdef"
+    helm = {c.split(" --install ")[1].split()[0]: c for c in calls if " --install " in c}
+    assert f"--set-string ray.podAnnotations.ray-platform/image={image_id}" in helm["ray-platform"]
+    assert f"--set-string airflowPodAnnotations.ray-platform/image={image_id}" in helm["airflow"]
+    # The stand-in lists two Ray pods without the annotation: both are stale.
+    [delete] = [c for c in calls if " delete pod " in c]
+    assert delete.endswith("delete pod head-1 worker-1 --wait=false")
+    assert "replacing Ray pods that run an earlier build" in result.stdout
 
 
 def test_make_down_deletes_the_cluster_once(tmp_path):

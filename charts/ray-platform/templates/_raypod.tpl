@@ -13,7 +13,7 @@ metadata:
     {{- with $group.labels }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
-  {{- with $group.annotations }}
+  {{- with merge (deepCopy ($group.annotations | default dict)) (deepCopy ($root.Values.ray.podAnnotations | default dict)) }}
   annotations:
     {{- toYaml . | nindent 4 }}
   {{- end }}
