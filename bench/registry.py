@@ -86,6 +86,13 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         results=(Results("checkpoint_throughput", "Checkpoint throughput"),),
     ),
     Benchmark(
+        name="live_output",
+        module="bench.suites.live_output",
+        needs="ray",
+        description="a callable printing 200k lines live vs printing to memory; every line arrives",
+        results=(Results("live_output", "Live task output"),),
+    ),
+    Benchmark(
         name="gpu",
         module="bench.suites.gpu_training",
         needs="none",

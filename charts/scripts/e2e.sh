@@ -6,10 +6,12 @@
 #   netpol     the NetworkPolicies hold: a pod without the client labels reaches neither Ray's
 #              ports (6379, 10001, 8265) nor the store nor Postgres; one with them reaches Ray
 #              Client, the dashboard and the store but not Postgres; Airflow's scheduler all three
+#   operations ray_operations_check: 8 shards mapped from one @task.ray list, then a deferrable
+#              training in the triggerer whose rounds reach the task log while it waits
 #   logs       task logs outlive pods: after the scheduler pod is replaced, the HIGGS run's
 #              train_model log is read back from the store's logs bucket (remote logging), with
 #              the trainer's live output and the task's "Ray dashboard" link in it (needs higgs)
-# E2E_CHECKS picks some of them (default: all four, in that order). Exits non-zero on the first
+# E2E_CHECKS picks some of them (default: all five, in that order). Exits non-zero on the first
 # check that fails, with the command that shows why.
 set -euo pipefail
 # shellcheck source=charts/scripts/lib.sh
@@ -20,7 +22,7 @@ check_images_mode
 check_prerequisites "$CLUSTER" kubectl
 cluster_exists 2>/dev/null || die "no $CLUSTER cluster '$CLUSTER_NAME': run 'make up' first."
 
-CHECKS="${E2E_CHECKS:-higgs head-loss netpol logs}"
+CHECKS="${E2E_CHECKS:-higgs head-loss netpol operations logs}"
 TIMEOUT="${E2E_TIMEOUT:-1800}"
 MIN_AUC="${E2E_MIN_AUC:-0.7}"
 STAMP="$(date -u +%Y%m%dT%H%M%S)"
@@ -228,6 +230,36 @@ check_netpol() {
   log "netpol: enforced"
 }
 
+# How many task instances of one task of a run ended in success (all map indexes).
+succeeded() {
+  in_scheduler "$1" "$2" "$3" <<'PY'
+import sys
+
+from airflow.models import TaskInstance
+from airflow.utils.session import create_session
+
+dag_id, run_id, task_id = sys.argv[1:4]
+with create_session() as session:
+    tis = session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=run_id, task_id=task_id)
+    print(sum(ti.state == "success" for ti in tis))
+PY
+}
+
+check_operations() {
+  local dag=ray_operations_check run_id="e2e_operations__$STAMP" out mapped
+  trigger "$dag" "$run_id" '{"shards": 8, "rows": 10000, "rounds": 5}'
+  follow "$dag" "$run_id"
+  mapped="$(succeeded "$dag" "$run_id" score_shard)"
+  [[ "$mapped" == 8 ]] || die "operations: $mapped of 8 mapped score_shard tasks succeeded"
+  echo "  8 mapped score_shard tasks, each read its shard from Ray"
+  out="$(task_log "$dag" "$run_id" train)"
+  grep -q 'waiting in the triggerer' <<<"$out" ||
+    die "operations: train did not defer (is the triggerer running? kubectl --context $(kube_context) -n $NAMESPACE get deploy $AIRFLOW_RELEASE-triggerer)"
+  grep -q '\[ray stdout\] \[5\] loss=' <<<"$out" || die "operations: the training's rounds are not in the train task's log"
+  grep -o '"event":"\[ray stdout\] \[[0-9]\] loss=[^"]*' <<<"$out" | sed 's/^"event":"/  log: /'
+  log "operations: mapped over a Ray list and trained in the triggerer"
+}
+
 check_logs() {
   [[ -n "$HIGGS_RUN" ]] || die "the logs check reads the HIGGS run's log: run it with higgs (E2E_CHECKS=\"higgs logs\")"
   local old new out
@@ -252,8 +284,9 @@ for check in $CHECKS; do
     higgs) check_higgs ;;
     head-loss) check_head_loss ;;
     netpol) check_netpol ;;
+    operations) check_operations ;;
     logs) check_logs ;;
-    *) die "unknown E2E_CHECKS entry '$check' (known: higgs head-loss netpol logs)" ;;
+    *) die "unknown E2E_CHECKS entry '$check' (known: higgs head-loss netpol operations logs)" ;;
   esac
 done
 log "e2e: all checks passed ($CHECKS)"

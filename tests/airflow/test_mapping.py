@@ -63,6 +63,7 @@ def test_each_mapped_ray_task_reads_only_its_item_in_ray(airflow, mapped_run):
     run_id, _ = mapped_run
     log = airflow.task_log(DAG_ID, run_id, "square_sum", map_index=3)
     assert "Upstream results from Ray: make_items item 3" in log
+    assert f"'name': 'ray_mapping.square_sum[3] ({run_id})'" in log  # as the dashboard shows it
     assert f"[ray stdout] item of {ROWS * 8} bytes, first value 3" in log
     double = airflow.task_log(DAG_ID, run_id, "double", map_index=3)
     assert "Upstream results from Ray: square_sum[3] (builtins.int" in double

@@ -59,6 +59,8 @@ def test_output_and_the_dashboard_link_show_while_the_task_runs(airflow, tmp_pat
         # The test connection has no dashboard_url: derived from the address's host.
         assert link.startswith("http://127.0.0.1:8265/#/jobs/") and "/tasks/" in link
         assert f"Ray dashboard of this task: {link}" in log
+        # In the dashboard the Ray task carries the DAG, the task and the run.
+        assert f"'name': 'ray_live_log.train ({run_id})'" in log
     finally:
         gate.touch()
     assert airflow.wait_for_run(dag_id, run_id, 180) == "success"

@@ -140,10 +140,16 @@ def test_output_nobody_reads_is_bounded_and_the_loss_is_said(hook, tmp_path):
     live = LiveLog(lambda _stream, line: lines.append(line))
 
     def printed_everything() -> bool:
-        read = results._call(lambda r: r.read_output.remote(slot.key, slot.generation, 0))
-        return any(text.endswith("last\n") for _, text in read["chunks"])
+        cursor = 0
+        while True:  # to the end of what the registry holds, one bounded read at a time
+            read = results._call(
+                lambda r, c=cursor: r.read_output.remote(slot.key, slot.generation, c)
+            )
+            if not read["more"]:
+                return bool(read["chunks"]) and read["chunks"][-1][1].endswith("last\n")
+            cursor = read["cursor"]
 
-    wait_until(printed_everything, 120, "the flood to reach the registry")
+    wait_until(printed_everything, 180, "the flood to reach the registry", interval=2)
     gate.touch()
     results.ray_dashboard_path("unused")  # the registry answers while holding the output
     report = results.wait(report_ref)

@@ -45,3 +45,15 @@ def test_param_defaults(dag):
     assert dag.params["source"] == "synthetic"
     assert dag.params["rows"] == 1_000_000
     assert dag.params.get_param("rows").resolve(value=None) is None  # all rows
+
+
+def test_the_operations_check_dag_maps_and_defers():
+    """The cluster's `make e2e` operations check relies on this shape."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(PROJECT_DAGS / "ray_operations_check.py"))
+    assert bag.import_errors == {}
+    dag = bag.dags["ray_operations_check"]
+    assert dag.get_task("train").deferrable is True
+    assert dag.get_task("score_shard").is_mapped
+    assert dag.get_task("make_shards").deferrable is False

@@ -34,12 +34,13 @@ def test_a_full_buffer_drops_the_oldest_and_counts_it():
     assert read.chunks == [("stdout", "abcde")] and read.dropped == 10
 
 
-def test_closed_is_reported_only_with_the_last_chunk():
+def test_closed_is_reported_only_with_the_last_chunk_and_more_until_then():
     buffer = OutputBuffer()
     buffer.append([("stdout", "x" * 10), ("stdout", "y" * 10)], close=True)
     partial = buffer.read(0, max_chars=10)
-    assert partial.chunks == [("stdout", "x" * 10)] and not partial.closed
-    assert buffer.read(partial.cursor).closed
+    assert partial.chunks == [("stdout", "x" * 10)] and not partial.closed and partial.more
+    rest = buffer.read(partial.cursor)
+    assert rest.closed and not rest.more
 
 
 def test_lines_are_whole_even_when_chunks_split_them():
@@ -78,3 +79,25 @@ def test_dropped_output_is_said_in_the_log():
 def test_neighbouring_writes_to_one_stream_are_joined_in_order():
     chunks = [("stdout", "a"), ("stdout", "\n"), ("stderr", "e"), ("stdout", "b")]
     assert coalesce(chunks) == [("stdout", "a\n"), ("stderr", "e"), ("stdout", "b")]
+
+
+def test_output_the_registry_never_took_comes_back_in_the_report(monkeypatch):
+    """A registry that fails mid-task: the callable goes on, and its output is not lost."""
+    from ray_provider.runtime import live_output
+
+    class Registry:
+        class append_output:
+            @staticmethod
+            def remote(*args):
+                return args
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("registry gone")
+
+    monkeypatch.setattr(live_output.ray, "get", unreachable)
+    shipper = live_output.OutputShipper(Registry(), "k", "g")
+    for stream, text in [("stdout", "a\n"), ("stderr", "e\n"), ("stdout", "b\n")]:
+        shipper.write(stream, text)
+    shipper.close()
+    assert isinstance(shipper.failed, ConnectionError)
+    assert (shipper.unsent("stdout"), shipper.unsent("stderr")) == ("a\nb\n", "e\n")

@@ -486,8 +486,12 @@ class RayResults:
                 watch.warn(message)
 
     def read_output(self, key: str, generation: str, live: LiveLog) -> None:
-        """Log the output the try printed since ``live``'s cursor (one registry call)."""
-        live.feed(self._call(lambda r: r.read_output.remote(key, generation, live.cursor)))
+        """Log everything the try printed since ``live``'s cursor (reads until caught up)."""
+        while True:
+            read = self._call(lambda r: r.read_output.remote(key, generation, live.cursor))
+            live.feed(read)
+            if not read.get("more"):
+                return
 
     def drain_output(self, key: str, generation: str, live: LiveLog) -> None:
         """Log the rest of a finished try's output, then let the registry forget it."""

@@ -16,6 +16,7 @@ import socket
 import sys
 import time
 import traceback
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,7 +65,8 @@ class TaskReport:
 
 
 class _Tee(io.TextIOBase):
-    """Writes to the worker's own stream (kept in Ray's logs), the shipper and a bounded buffer."""
+    """Writes to the worker's own stream (kept in Ray's logs) and to the shipper, or, without
+    one, to a bounded buffer that the report carries."""
 
     def __init__(self, original: Any, stream: str, shipper: OutputShipper | None) -> None:
         self._original = original
@@ -72,7 +74,8 @@ class _Tee(io.TextIOBase):
         self._shipper = shipper
         self._head: list[str] = []
         self._head_len = 0
-        self._tail: list[str] = []
+        # A deque: once the head is full every write drops from the tail's front (O(1)).
+        self._tail: deque[str] = deque()
         self._tail_len = 0
         self.dropped = 0
 
@@ -82,7 +85,9 @@ class _Tee(io.TextIOBase):
         except Exception:  # the worker's stream must never break the task
             pass
         if self._shipper is not None:
+            # The registry has the output; the shipper keeps what it could not send.
             self._shipper.write(self._stream, text)
+            return len(text)
         if self._head_len < MAX_CAPTURED_CHARS // 2:
             self._head.append(text)
             self._head_len += len(text)
@@ -90,7 +95,7 @@ class _Tee(io.TextIOBase):
             self._tail.append(text)
             self._tail_len += len(text)
             while self._tail_len > MAX_CAPTURED_CHARS // 2 and len(self._tail) > 1:
-                removed = self._tail.pop(0)
+                removed = self._tail.popleft()
                 self._tail_len -= len(removed)
                 self.dropped += len(removed)
         return len(text)
@@ -186,8 +191,8 @@ def _output_fields(out: _Tee, err: _Tee, shipper: OutputShipper | None) -> dict[
         if shipper.failed is None:
             return {"live_output": True}
         return {
-            "stdout": out.getvalue(),
-            "stderr": err.getvalue(),
+            "stdout": shipper.unsent("stdout"),
+            "stderr": shipper.unsent("stderr"),
             "live_output_error": f"{type(shipper.failed).__name__}: {shipper.failed}",
         }
     return {"stdout": out.getvalue(), "stderr": err.getvalue()}

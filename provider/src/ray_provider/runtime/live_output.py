@@ -12,6 +12,7 @@ before the task returns, so the Airflow side has everything once the task's repo
 from __future__ import annotations
 
 import threading
+from collections import deque
 from typing import Any
 
 import ray
@@ -41,7 +42,7 @@ class OutputShipper:
         self._registry = registry
         self._key = key
         self._generation = generation
-        self._pending: list[Chunk] = []
+        self._pending: deque[Chunk] = deque()
         self._pending_chars = 0
         self._dropped = 0
         self._lock = threading.Lock()
@@ -56,13 +57,13 @@ class OutputShipper:
             self._pending.append((stream, text))
             self._pending_chars += len(text)
             while self._pending_chars > MAX_BUFFERED_CHARS and len(self._pending) > 1:
-                _, removed = self._pending.pop(0)
+                _, removed = self._pending.popleft()
                 self._pending_chars -= len(removed)
                 self._dropped += len(removed)
 
     def _take(self) -> list[Chunk]:
         with self._lock:
-            chunks, self._pending, self._pending_chars = self._pending, [], 0
+            chunks, self._pending, self._pending_chars = list(self._pending), deque(), 0
             if self._dropped:
                 note = f"[... {self._dropped:,} characters of output dropped: the log fell behind]"
                 note += "\n"
@@ -71,7 +72,7 @@ class OutputShipper:
         return coalesce(chunks)
 
     def _send(self, chunks: list[Chunk], close: bool) -> None:
-        if self.failed is not None or (not chunks and not close):
+        if not chunks and not close:
             return
         try:
             ray.get(
@@ -80,12 +81,15 @@ class OutputShipper:
             )
         except Exception as exc:  # never fail the callable for its log; the report says so
             self.failed = exc
+            with self._lock:  # keep what this send carried, for the report
+                self._pending.extendleft(reversed(chunks))
+                self._pending_chars += sum(len(text) for _, text in chunks)
 
     def _run(self) -> None:
         while not self._stopping:
             self._wake.wait(SHIP_INTERVAL_SECONDS)
-            if self._stopping:
-                return
+            if self._stopping or self.failed is not None:
+                return  # after a failure the rest stays pending, for the report (unsent)
             self._send(self._take(), close=False)
 
     def close(self) -> None:
@@ -93,4 +97,10 @@ class OutputShipper:
         self._stopping = True
         self._wake.set()
         self._thread.join(CLOSE_TIMEOUT_SECONDS)
-        self._send(self._take(), close=True)
+        if self.failed is None:
+            self._send(self._take(), close=True)
+
+    def unsent(self, stream: str) -> str:
+        """After a failed send: what this stream wrote that never reached the registry."""
+        with self._lock:
+            return "".join(text for name, text in self._pending if name == stream)

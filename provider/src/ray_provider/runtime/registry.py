@@ -134,6 +134,7 @@ class ResultRegistry:
                 "cursor": cursor,
                 "dropped": 0,
                 "closed": False,
+                "more": False,
                 "ray_task_id": ray_task_id,
             }
         return {
@@ -141,6 +142,7 @@ class ResultRegistry:
             "cursor": read.cursor,
             "dropped": read.dropped,
             "closed": read.closed,
+            "more": read.more,
             "ray_task_id": ray_task_id,
         }
 
