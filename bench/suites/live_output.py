@@ -7,9 +7,9 @@ about every second), on the benchmark's Ray head:
 * **print to memory** (context): the callable redirects its own ``sys.stdout`` to an
   ``io.StringIO``, so the provider's tee and shipper see nothing: what the prints themselves
   cost.
-* **worker stream** (the baseline): redirected to ``sys.__stdout__``, the Ray worker's own
-  log file, as a plain Ray task prints (and as this provider did before live output: the
-  output went there and into a captured copy); no provider in the way, but a real file.
+* **worker stream** (the baseline): redirected to the stream the provider's tee wraps, which
+  is what a plain Ray task's ``print`` writes to (Ray's own unbuffered ``sys.stdout`` over the
+  worker's log file: a flush per write); no provider in the way.
 * **live**: plain ``print``: through the provider's ``_Tee`` (the worker's stream, the
   ``OutputShipper`` and the captured copy) to ``on_output`` on this side, which collects every
   line and the time the last one came.
@@ -104,7 +104,12 @@ def chatty(lines: int, mode: str) -> dict[str, float]:
     import sys
     import time
 
-    sinks = {"memory": io.StringIO, "worker_stream": lambda: sys.__stdout__}
+    # Inside the provider's wrapper, sys.stdout is its tee; the stream the tee writes to is
+    # what a plain Ray task's print uses (Ray's own unbuffered wrapper of the worker's log).
+    sinks = {
+        "memory": io.StringIO,
+        "worker_stream": lambda: getattr(sys.stdout, "_original", sys.stdout),
+    }
     redirect = (
         contextlib.redirect_stdout(sinks[mode]()) if mode in sinks else contextlib.nullcontext()
     )

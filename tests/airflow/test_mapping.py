@@ -39,6 +39,10 @@ def test_the_mapped_run_succeeds_with_the_right_values(airflow, mapped_run):
     run_id, state = mapped_run
     assert state == "success"
     assert xcom(airflow, run_id, "total") == sum(2 * i * i * ROWS for i in range(ITEMS))
+    ray_total = xcom(airflow, run_id, "ray_total")  # a reference: the value stays in Ray
+    assert ray_total["result_type"] == "builtins.int" and ray_total["item"] is None
+    log = airflow.task_log(DAG_ID, run_id, "ray_total")
+    assert "Upstream results from Ray: double[0] (builtins.int" in log
     assert xcom(airflow, run_id, "labels") == ["alpha=10", "beta=20", "gamma=30"]
     assert [xcom(airflow, run_id, "plain_first", i) for i in (0, 5, 19)] == [0, 5, 19]
 

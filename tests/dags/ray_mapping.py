@@ -1,8 +1,9 @@
 """Dynamic task mapping over @task.ray results: items stay in Ray, one reference per item.
 
 ``make_items`` returns 20 arrays; ``square_sum`` maps over them (each reads its own array
-from the object store), ``double`` maps over square_sum's mapped output, and plain tasks read
-the results (a plain mapped task over the list, and a total over the mapped outputs). A dict
+from the object store), ``double`` maps over square_sum's mapped output, and the results are
+read by plain tasks (a plain mapped task over the list, a total over the mapped outputs) and
+by a @task.ray total that gets every mapped output at once. A dict
 result maps over its (key, value) pairs.
 """
 
@@ -38,6 +39,11 @@ def ray_mapping():
     def total(values):
         return sum(values)
 
+    @task.ray
+    def ray_total(values):  # every mapped output, as a list, read in Ray
+        assert isinstance(values, list), type(values)
+        return sum(values)
+
     @task
     def plain_first(values):
         return int(values[0])
@@ -56,7 +62,9 @@ def ray_mapping():
         return sorted(values)
 
     items = make_items()
-    total(double.expand(value=square_sum.expand(values=items)))
+    doubled = double.expand(value=square_sum.expand(values=items))
+    total(doubled)
+    ray_total(doubled)
     plain_first.expand(values=items)
     labels(label.expand(pair=make_scores()))
 

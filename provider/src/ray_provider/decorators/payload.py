@@ -58,6 +58,10 @@ def extract_upstream(
     index_of: dict[tuple[str, str], int] = {}
 
     def swap(value: Any) -> Any:
+        if _is_lazy_xcom_sequence(value):
+            # The output of a mapped task, read lazily from XCom: its items (references to
+            # the mapped @task.ray results) go to Ray as a list, not the lazy reader itself.
+            return walk(list(value), swap)
         # Before the walk looks inside: an XCom reference is itself a dict.
         ref = value if isinstance(value, RayResultRef) else RayResultRef.from_xcom(value)
         if ref is None:
@@ -71,6 +75,15 @@ def extract_upstream(
         return RefSlot(index_of[identity], ref.item)
 
     return walk(tuple(args), swap), walk(dict(kwargs), swap), upstream
+
+
+def _is_lazy_xcom_sequence(value: Any) -> bool:
+    """Airflow's lazy sequence of a mapped task's XComs (what ``.expand()`` output reads as)."""
+    try:
+        from airflow.sdk.execution_time.lazy_sequence import LazyXComSequence
+    except ImportError:  # another Airflow layout: no such class to expand
+        return False
+    return isinstance(value, LazyXComSequence)
 
 
 def select_context(
