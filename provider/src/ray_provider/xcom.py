@@ -44,12 +44,10 @@ def references_only() -> Iterator[None]:
 
 def _reading_task_runs_on_ray() -> bool:
     """Whether the task this process runs is a ``@task.ray`` task (mapped or not)."""
-    try:
-        from airflow.sdk import get_current_context
-
-        task = get_current_context()["ti"].task
-    except Exception:
+    ti = _current_ti()
+    if ti is None:
         return False
+    task = ti.task
     operator_class = getattr(task, "operator_class", None) or type(task)
     return getattr(operator_class, "custom_operator_name", None) == "@task.ray"
 
@@ -67,13 +65,18 @@ def _item_refs(value: Any) -> list[RayResultRef] | None:
 
 def _reading_run() -> tuple[str | None, str | None]:
     """(dag_id, run_id) of the task this process runs, or (None, None) outside a task."""
+    ti = _current_ti()
+    return (None, None) if ti is None else (ti.dag_id, ti.run_id)
+
+
+def _current_ti() -> Any:
+    """The task instance this process runs, or None outside a task."""
     try:
         from airflow.sdk import get_current_context
 
-        ti = get_current_context()["ti"]
+        return get_current_context()["ti"]
     except Exception:
-        return None, None
-    return ti.dag_id, ti.run_id
+        return None
 
 
 def materialize_limit() -> int:

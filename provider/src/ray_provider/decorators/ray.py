@@ -156,9 +156,7 @@ class RayDecoratedOperator(DecoratedOperator):
         if self.checkpoint:
             results.deployment.require_key(f"checkpoint=True on {label}")
         results.connect()
-        slot = self._slot = results.new_result(
-            ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1)
-        )
+        slot = self._slot = _new_slot(results, ti)
         done = results.adopt_awaiting_checkpoint(slot) if self.checkpoint else None
         if done is not None:
             # An earlier try computed the value and only its checkpoint failed: keep the value.
@@ -236,9 +234,7 @@ class RayDecoratedOperator(DecoratedOperator):
     def _deferred_slot(self, results: RayResults, ti: Any, ref: dict[str, Any]) -> RayResultRef:
         """The try named in the deferral's kwargs, checked: they come back from the database."""
         slot = RayResultRef.from_xcom(ref)
-        expected = results.new_result(
-            ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1)
-        )
+        expected = _new_slot(results, ti)
         if slot is None or slot.key != expected.key:
             raise RayReferenceError(
                 f"{ti.dag_id}.{ti.task_id}: the deferral's kwargs do not name this task's own "
@@ -254,9 +250,7 @@ class RayDecoratedOperator(DecoratedOperator):
             # The deferral timed out (execution_timeout) or the trigger failed: stop Ray's work.
             ti = context["ti"]
             results = RayHook(self.ray_conn_id).results()
-            slot = results.new_result(
-                ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1)
-            )
+            slot = _new_slot(results, ti)
             try:
                 if results.cancel_running(slot.key):
                     self.log.warning("Cancelled the Ray task of %s", slot.label)
@@ -441,6 +435,11 @@ class RayDecoratedOperator(DecoratedOperator):
     def on_kill(self) -> None:
         if self._results is not None and self._slot is not None:
             self._results.cancel(self._slot)
+
+
+def _new_slot(results: RayResults, ti: Any) -> RayResultRef:
+    """A new try's identity for this task instance (its map index, -1 when not mapped)."""
+    return results.new_result(ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1))
 
 
 def ray_task_name(ti: Any) -> str:
