@@ -183,6 +183,24 @@ class AirflowStack:
                 lines.append(str(item))
         return "\n".join(lines)
 
+    def failure_report(self, dag_id: str, run_id: str, tail_lines: int = 60) -> dict[str, str]:
+        """What a failed run's assert shows: each task's state, a failed task's log instead,
+        and the end of the scheduler's and triggerer's own logs (a trigger that failed to
+        start, or a task the scheduler failed, says so only there)."""
+        tis = self.task_instances(dag_id, run_id)
+        report = {
+            task_id: self.task_log(dag_id, run_id, task_id)
+            if ti["state"] == "failed"
+            else ti["state"]
+            for task_id, ti in tis.items()
+        }
+        for name in ("scheduler", "triggerer"):
+            path = self.home / f"{name}.log"
+            if path.is_file():
+                lines = path.read_text(errors="replace").splitlines()[-tail_lines:]
+                report[f"{name}.log"] = "\n".join(lines)
+        return report
+
     def xcom_raw(self, dag_id: str, run_id: str, task_id: str) -> Any:
         return self.api(
             "GET",

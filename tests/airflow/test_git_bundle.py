@@ -94,19 +94,10 @@ def bundle_airflow(
         stack.stop()
 
 
-def failure_report(stack: AirflowStack, run_id: str, tis: dict[str, dict]) -> dict[str, str]:
-    """Each task's state; a failed task's log instead (tasks that never ran have no log)."""
-    return {
-        task_id: stack.task_log(DAG_ID, run_id, task_id) if ti["state"] == "failed" else ti["state"]
-        for task_id, ti in tis.items()
-    }
-
-
 def test_a_ray_task_from_a_git_bundle_runs_with_its_helper_package(bundle_airflow, git_bundle):
     _, commit = git_bundle
     run_id, state = bundle_airflow.run_and_wait(DAG_ID, timeout=300)
-    tis = bundle_airflow.task_instances(DAG_ID, run_id)
-    assert state == "success", failure_report(bundle_airflow, run_id, tis)
+    assert state == "success", bundle_airflow.failure_report(DAG_ID, run_id)
 
     # The DAG came from the Git bundle, at the committed version.
     assert bundle_airflow.api("GET", f"/dags/{DAG_ID}")["bundle_name"] == BUNDLE
@@ -126,4 +117,5 @@ def test_a_ray_task_from_a_git_bundle_runs_with_its_helper_package(bundle_airflo
     assert f"Submitted {DAG_ID}.compute to Ray at" in log, log
     assert "Ray task finished" in log, log
     assert f"scoring on the Ray worker, pid {report['ray_pid']}" in log, log
+    tis = bundle_airflow.task_instances(DAG_ID, run_id)
     assert report["ray_pid"] != tis["compute"]["pid"]

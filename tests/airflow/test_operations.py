@@ -63,7 +63,8 @@ def test_output_and_the_dashboard_link_show_while_the_task_runs(airflow, tmp_pat
         assert f"'name': 'ray_live_log.train ({run_id})'" in log
     finally:
         gate.touch()
-    assert airflow.wait_for_run(dag_id, run_id, 180) == "success"
+    state = airflow.wait_for_run(dag_id, run_id, 180)
+    assert state == "success", airflow.failure_report(dag_id, run_id)
     log = airflow.task_log(dag_id, run_id, "train")
     assert log.count("round 4 after the gate") == 1 and log.count("train-logloss:0.400") == 1
 
@@ -84,7 +85,8 @@ def test_a_deferred_task_holds_no_worker_and_resumes_for_its_result(airflow, tmp
         assert "waiting in the triggerer" in log
     finally:
         gate.touch()
-    assert airflow.wait_for_run(dag_id, run_id, 180) == "success"
+    state = airflow.wait_for_run(dag_id, run_id, 180)
+    assert state == "success", airflow.failure_report(dag_id, run_id)
     assert airflow.xcom_raw(dag_id, run_id, "report") in (2, "2")
     log = airflow.task_log(dag_id, run_id, "train")
     assert log.count("deferred round 1") == 1 and log.count("deferred round 2") == 1
