@@ -53,6 +53,19 @@ def test_lines_are_whole_even_when_chunks_split_them():
     assert live.cursor == 11
 
 
+def test_the_ray_task_is_announced_once_and_before_its_output():
+    """A reader of the log finds the dashboard link above the first line the task printed."""
+    logged = []
+    live = LiveLog(
+        lambda stream, line: logged.append(line),
+        on_ray_task=lambda task_id: logged.append(f"task {task_id}"),
+    )
+    read = {"chunks": [("stdout", "round 1\n")], "cursor": 8, "dropped": 0, "closed": False}
+    live.feed({**read, "ray_task_id": "abc"})
+    live.feed({**read, "ray_task_id": "abc", "cursor": 16})
+    assert logged == ["task abc", "round 1", "round 1"]
+
+
 def test_an_endless_line_is_logged_in_pieces_not_held():
     logged = []
     live = LiveLog(lambda stream, line: logged.append(line))

@@ -5,6 +5,9 @@ mid-line. ``LiveLog`` keeps the unfinished line of each stream until its newline
 output ends), so a line is never split across two log records, except one longer than
 ``MAX_LINE_CHARS``, which is written in pieces rather than held (or lost). The cursor is plain
 data, so a trigger can hand it to the resumed task and no line is logged twice.
+
+``on_ray_task`` hears the Ray task's id the first time a read carries it, before that read's
+lines are logged: whoever reads the log sees where to find the task before its output.
 """
 
 from __future__ import annotations
@@ -28,11 +31,14 @@ class LiveLog:
     partial: dict[str, str] = field(default_factory=dict)
     ray_task_id: str = ""
     closed: bool = False
+    on_ray_task: Callable[[str], None] | None = None
 
     def feed(self, read: dict[str, Any]) -> None:
         """Log the complete lines of one ``read_output`` answer."""
-        if read.get("ray_task_id"):
+        if read.get("ray_task_id") and not self.ray_task_id:
             self.ray_task_id = read["ray_task_id"]
+            if self.on_ray_task is not None:
+                self.on_ray_task(self.ray_task_id)
         if read["dropped"]:
             self.emit(
                 "stderr",

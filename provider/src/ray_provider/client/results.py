@@ -221,14 +221,15 @@ class RayResults:
             report_ref = self.start(ref, payload, upstream=upstream, options=options, label=label)
             if on_submitted is not None:
                 on_submitted()
-            live = LiveLog(on_output) if on_output is not None else None
+            live = None
+            if on_output is not None:
+                live = LiveLog(on_output, on_ray_task=self._announcer(on_ray_task))
             return self.wait(
                 report_ref,
                 poll_seconds=PROGRESS_LOG_SECONDS,
                 on_progress=on_progress,
                 watch=watch,
                 live=live,
-                on_ray_task=on_ray_task,
             )
 
         try:
@@ -421,7 +422,6 @@ class RayResults:
         on_progress: Callable[[float], None] | None = None,
         watch: Watch | None = None,
         live: LiveLog | None = None,
-        on_ray_task: Callable[[str], None] | None = None,
     ) -> TaskReport:
         """Wait for a task's report without pulling its result, calling back while it runs.
 
@@ -439,7 +439,6 @@ class RayResults:
         if live is not None:
             tick = min(tick, OUTPUT_POLL_SECONDS)
         try_id = (watch.key, watch.generation) if watch is not None else None
-        task_announced = False
         while True:
             ready, _ = ray.wait([report_ref], timeout=tick, fetch_local=True)
             if live is not None and try_id is not None:
@@ -447,9 +446,6 @@ class RayResults:
                     self.drain_output(*try_id, live)
                 else:
                     self.read_output(*try_id, live)
-                if on_ray_task is not None and live.ray_task_id and not task_announced:
-                    task_announced = True
-                    on_ray_task(self.ray_dashboard_path(live.ray_task_id))
             if ready:
                 return ray.get(report_ref)
             now = time.monotonic()
@@ -502,6 +498,16 @@ class RayResults:
                 break
         live.finish()
         self._call(lambda r: r.forget_output.remote(key, generation))
+
+    def _announcer(self, on_ray_task: Callable[[str], None] | None) -> Callable[[str], None] | None:
+        """``on_ray_task`` given the dashboard path of a Ray task id (``LiveLog.on_ray_task``)."""
+        if on_ray_task is None:
+            return None
+
+        def announce(ray_task_id: str) -> None:
+            on_ray_task(self.ray_dashboard_path(ray_task_id))
+
+        return announce
 
     def ray_dashboard_path(self, ray_task_id: str) -> str:
         """The Ray dashboard's page of a task the registry ran (``#/jobs/JOB/tasks/TASK``)."""

@@ -35,8 +35,8 @@ def deferral_timeout(
     return max(left, timedelta(seconds=1))
 
 
-def wait_for_start(results: RayResults, slot: RayResultRef, live: LiveLog) -> str:
-    """The Ray task's dashboard path once it started (its output so far is logged), or "".
+def wait_for_start(results: RayResults, slot: RayResultRef, live: LiveLog) -> bool:
+    """Whether the Ray task started (``live`` heard its id and logged its output so far).
 
     Gives up after ``START_WAIT_SECONDS`` (the task waits for resources) or when the task
     already ended; the link is then published when the task resumes.
@@ -45,11 +45,11 @@ def wait_for_start(results: RayResults, slot: RayResultRef, live: LiveLog) -> st
     while time.monotonic() < deadline:
         results.read_output(slot.key, slot.generation, live)
         if live.ray_task_id:
-            return results.ray_dashboard_path(live.ray_task_id)
+            return True
         if results.status(slot) != "running":
-            return ""
+            return False
         time.sleep(START_POLL_SECONDS)
-    return ""
+    return False
 
 
 __all__ = ["deferral_timeout", "wait_for_start"]

@@ -200,10 +200,8 @@ class RayDecoratedOperator(DecoratedOperator):
             results.settings.address,
             loggable_options(options),
         )
-        live = LiveLog(self._log_output_line)
-        path = wait_for_start(results, slot, live)
-        if path:
-            self._publish_link(ti, results, path)
+        live = LiveLog(self._log_output_line, on_ray_task=self._link_publisher(ti, results))
+        linked = wait_for_start(results, slot, live)
         signed = slot.signed(results.deployment.key).to_xcom()
         self.defer(
             trigger=RayTaskTrigger(
@@ -215,18 +213,29 @@ class RayDecoratedOperator(DecoratedOperator):
                 ),
             ),
             method_name="execute_complete",
-            kwargs={"ref": signed},
+            kwargs={"ref": signed, "linked": linked},
             timeout=deferral_timeout(self.execution_timeout, ti.start_date),
         )
 
-    def execute_complete(self, context: Any, event: dict[str, Any], ref: dict[str, Any]) -> Any:
-        """Resumed from the trigger: log the rest of the output, record the result."""
+    def execute_complete(
+        self, context: Any, event: dict[str, Any], ref: dict[str, Any], linked: bool = True
+    ) -> Any:
+        """Resumed from the trigger: log the rest of the output, record the result.
+
+        ``linked`` is False when the Ray task had not started before the deferral: its
+        dashboard link is published now.
+        """
         ti = context["ti"]
         label = f"{ti.dag_id}.{ti.task_id}"
         results = self._results = RayHook(self.ray_conn_id).results()
         results.connect()
         slot = self._slot = self._deferred_slot(results, ti, ref)
-        live = LiveLog(self._log_output_line, cursor=event["cursor"], partial=event["partial"])
+        live = LiveLog(
+            self._log_output_line,
+            cursor=event["cursor"],
+            partial=event["partial"],
+            on_ray_task=None if linked else self._link_publisher(ti, results),
+        )
         report = results.resume(slot, live)
         run = results.finish(slot, report, label=label, awaiting_checkpoint=self.checkpoint)
         return self._complete(results, self._report_outcome(run.report, run.ref, label))
@@ -410,6 +419,14 @@ class RayDecoratedOperator(DecoratedOperator):
 
     def _log_output_line(self, stream: str, line: str) -> None:
         self.log.info("[ray %s] %s", stream, line)
+
+    def _link_publisher(self, ti: Any, results: RayResults) -> Callable[[str], None]:
+        """``LiveLog.on_ray_task`` for the deferrable path: publish the link of a Ray task id."""
+
+        def publish(ray_task_id: str) -> None:
+            self._publish_link(ti, results, results.ray_dashboard_path(ray_task_id))
+
+        return publish
 
     def _publish_link(self, ti: Any, results: RayResults, path: str) -> None:
         url = dashboard_url(results.settings.dashboard_base, path)
