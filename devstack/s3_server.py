@@ -113,6 +113,8 @@ class S3Server:
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="s3data-")))
     process: subprocess.Popen | None = None
     console_port: int = field(default_factory=free_port)
+    # Added to the server's environment (an OpenID issuer to trust: ``devstack.oidc_issuer``).
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     # What the server is called in messages (and its log file's name).
     name = "minio"
@@ -159,6 +161,7 @@ class S3Server:
             "MINIO_CALLHOME_ENABLE": "off",
             # One server on a shared machine: no scanner running beside the benchmarks.
             "MINIO_SCANNER_SPEED": "slowest",
+            **self.extra_env,
         }
 
     def ready(self) -> bool:
@@ -249,6 +252,22 @@ class S3Server:
             secure=False,
             region="us-east-1",
         )
+
+    def add_user(self, access_key: str, secret_key: str, policy: str) -> None:
+        """A MinIO user with one of MinIO's built-in policies (``readonly``, ``readwrite``).
+
+        Credential tests need keys that may do less than the root user's.
+        """
+        from minio.credentials import StaticProvider
+        from minio.minioadmin import MinioAdmin
+
+        admin = MinioAdmin(
+            endpoint=f"127.0.0.1:{self.port}",
+            credentials=StaticProvider(self.access_key, self.secret_key),
+            secure=False,
+        )
+        admin.user_add(access_key, secret_key)
+        admin.policy_set(policy, user=access_key)
 
 
 @dataclass

@@ -35,6 +35,9 @@ os.environ["AIRFLOW_HOME"] = str(_SESSION_DIR / "airflow")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(TEST_DAGS)
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+# The AWS chain (a connection without keys) must never probe EC2's metadata address here:
+# tests talk to 127.0.0.1 only. Ray heads and Airflow started below inherit it.
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 # The session's deployment key: the test process and its Airflow stack are one deployment.
 os.environ["AIRFLOW__RAY_PROVIDER__DEPLOYMENT_KEY"] = secrets.token_urlsafe(48)
 

@@ -22,7 +22,7 @@ import pytest
 from minio.error import S3Error
 
 from ray_provider.runtime import checkpoint_io, store
-from ray_provider.runtime.errors import CheckpointStoreError
+from ray_provider.runtime.errors import CheckpointStoreError, StoreAccessDeniedError
 from ray_provider.runtime.store import S3Store, StoreConfig, _Handoff, retrying
 
 CONFIG = StoreConfig.for_endpoint(
@@ -193,12 +193,24 @@ def test_a_failed_upload_stops_the_encoder_with_the_uploads_error(monkeypatch):
 
 
 def test_an_answer_from_the_store_is_raised_as_it_is():
-    s3 = MemoryS3(failures=[s3_error("AccessDenied")])
+    s3 = MemoryS3(failures=[s3_error("NoSuchBucket")])
     with (
-        pytest.raises(S3Error, match="AccessDenied"),
+        pytest.raises(S3Error, match="NoSuchBucket"),
         S3Store(CONFIG, client=s3).upload_stream("obj") as writer,
     ):
         writer.write(b"data")
+
+
+def test_a_refusal_names_the_credentials_and_never_the_secret():
+    s3 = MemoryS3(failures=[s3_error("AccessDenied")])
+    with (
+        pytest.raises(StoreAccessDeniedError) as refused,
+        S3Store(CONFIG, client=s3).upload_stream("obj") as writer,
+    ):
+        writer.write(b"data")
+    message = str(refused.value)
+    assert "AccessDenied" in message and "access key 'key'" in message
+    assert "(connection 's3_test')" in message and "secret" not in message
 
 
 def test_download_is_checksummed_chunk_by_chunk_and_bounded(monkeypatch):
@@ -328,7 +340,7 @@ def test_a_write_that_never_reaches_the_store_fails_after_the_configured_attempt
 
 def test_a_write_the_store_refuses_is_not_retried():
     s3 = MemoryS3(failures=[s3_error("AccessDenied")])
-    with pytest.raises(S3Error, match="AccessDenied"):
+    with pytest.raises(StoreAccessDeniedError, match="AccessDenied"):
         checkpoint_io.write_checkpoint(np.ones(10), CONFIG, "p/", "ndarray", client=s3)
     assert [c for c, _ in s3.calls].count("put_object") == 1
 

@@ -1,11 +1,13 @@
 """``CheckpointStoreHook``: where checkpoints go, from an ordinary Airflow ``aws`` connection.
 
-The connection's login/password (or extra ``aws_access_key_id``/``aws_secret_access_key``) are
-the keys; extra ``endpoint_url`` points at MinIO or any S3-compatible server (AWS S3 when
-absent); extra ``region_name`` defaults to us-east-1. The bucket and prefix come from extra
-``checkpoint_bucket`` / ``checkpoint_prefix`` or from a ``checkpoint_path`` such as
-``s3://bucket/prefix`` given to the task, which wins. Under that prefix each deployment has its
-own folder (named by its id, see ``ray_provider.client.deployment``), and each try its own.
+The credentials are the connection's keys (with ``aws_session_token`` when temporary), or a
+``role_arn`` that the Airflow side assumes so that Ray gets only temporary keys (see
+``ray_provider.hooks.store_credentials``); extra ``endpoint_url`` points at MinIO or any
+S3-compatible server (AWS S3 when absent); extra ``region_name`` defaults to us-east-1. The
+bucket and prefix come from extra ``checkpoint_bucket`` / ``checkpoint_prefix`` or from a
+``checkpoint_path`` such as ``s3://bucket/prefix`` given to the task, which wins. Under that
+prefix each deployment has its own folder (named by its id, see
+``ray_provider.client.deployment``), and each try its own.
 
 Retry extras: ``checkpoint_attempts`` (default 4, at least 1) is how many times one store
 operation is tried while the store cannot be reached: a checkpoint write as a whole (its parts
@@ -25,6 +27,7 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 
 from ray_provider.client import deployment
 from ray_provider.exceptions import CheckpointConfigError
+from ray_provider.hooks.store_credentials import credentials_from_connection
 from ray_provider.runtime import checkpoint_io as ckpt
 from ray_provider.runtime.store import StoreConfig
 
@@ -122,17 +125,22 @@ class CheckpointStoreHook(BaseHook):
                 '"checkpoint_bucket": "NAME" to its extra, or pass '
                 "checkpoint_path='s3://BUCKET/PREFIX' to the task."
             )
-        access_key = conn.login or extra.get("aws_access_key_id")
-        secret_key = conn.password or extra.get("aws_secret_access_key")
+        region = extra.get("region_name") or DEFAULT_REGION
+        credentials = credentials_from_connection(conn_id, conn.login, conn.password, extra, region)
         attempts = _number(extra, "checkpoint_attempts", 4, conn_id, integer=True, minimum=1)
         backoff = _number(extra, "checkpoint_backoff_seconds", 1.0, conn_id, minimum=0)
         try:
             return StoreConfig.for_endpoint(
                 extra.get("endpoint_url"),
                 bucket,
-                access_key=access_key,
-                secret_key=secret_key,
-                region=extra.get("region_name") or DEFAULT_REGION,
+                access_key=credentials.access_key,
+                secret_key=credentials.secret_key,
+                session_token=credentials.session_token,
+                expires_at=credentials.expires_at,
+                credential_source=credentials.source,
+                credential_chain=credentials.chain,
+                sts_endpoint=credentials.sts_endpoint,
+                region=region,
                 prefix=prefix or "",
                 conn_id=conn_id,
                 attempts=int(attempts),

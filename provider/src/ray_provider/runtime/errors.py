@@ -69,3 +69,15 @@ class CheckpointMissingError(CheckpointError):
 
 class CheckpointVersionError(CheckpointError):
     """The manifest was written by an incompatible version of the provider."""
+
+
+class StoreCredentialsError(CheckpointError):
+    """No credentials for the store: an STS call was refused or failed (never retried)."""
+
+
+class StoreAccessDeniedError(CheckpointError):
+    """The store refused the credentials (access denied, unknown key, expired token).
+
+    An answer, not a failure to reach the store, so it is never retried; the message names the
+    credential source that was used, so the user knows which key, role or token to fix.
+    """

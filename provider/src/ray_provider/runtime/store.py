@@ -39,12 +39,17 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO, Any, TypeVar
 from urllib.parse import urlparse
 
 from ray_provider.runtime.checksums import Checksum, new_checksum
-from ray_provider.runtime.errors import CheckpointStoreError
+from ray_provider.runtime.credential_chain import cached_credentials
+from ray_provider.runtime.errors import (
+    CheckpointError,
+    CheckpointStoreError,
+    StoreAccessDeniedError,
+)
 
 PART_SIZE = 64 * 1024 * 1024
 # Parts of one upload sent at the same time (minio's ``num_parallel_uploads``).
@@ -75,6 +80,15 @@ class StoreConfig:
     backoff_seconds: float = 1.0
     # The deployment key: signs manifests on write, authenticates them on read.
     signing_key: bytes | None = None
+    # Temporary credentials (an assumed role, or keys given with their token) carry these.
+    session_token: str | None = None
+    expires_at: float | None = None  # seconds since the epoch
+    # Where the keys came from, in words, for error messages ("role ... assumed by Airflow").
+    credential_source: str = ""
+    # No keys given: the process doing the I/O looks them up (``credential_chain``), trading a
+    # web identity token at ``sts_endpoint`` unless AWS_ENDPOINT_URL_STS says otherwise.
+    credential_chain: bool = False
+    sts_endpoint: str = ""
 
     def __repr__(self) -> str:  # never print the secrets
         return (
@@ -97,6 +111,7 @@ class StoreConfig:
         *,
         access_key: str | None = None,
         secret_key: str | None = None,
+        session_token: str | None = None,
         region: str | None = None,
         prefix: str = "",
         conn_id: str = "",
@@ -120,12 +135,49 @@ class StoreConfig:
             secure=parsed.scheme == "https",
             access_key=access_key or None,
             secret_key=secret_key or None,
+            session_token=session_token or None,
             region=region or "us-east-1",
             bucket=bucket,
             prefix=prefix,
             conn_id=conn_id,
             **options,
         )
+
+
+# The store's answers that mean "these credentials may not do this": named with their source.
+CREDENTIAL_REFUSALS = frozenset(
+    {
+        "AccessDenied",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "InvalidToken",
+        "InvalidTokenId",
+        "InvalidClientTokenId",
+        "TokenRefreshRequired",
+    }
+)
+
+
+def access_denied(
+    config: StoreConfig, what: str, code: str, message: str
+) -> StoreAccessDeniedError:
+    """The error for a refusal: the operation, the credentials used (never the secret), a fix."""
+    conn = f" (connection {config.conn_id!r})" if config.conn_id else ""
+    source = config.credential_source or (
+        f"access key {config.access_key!r}" if config.access_key else "no credentials (anonymous)"
+    )
+    expiry = ""
+    if config.expires_at is not None:
+        left = config.expires_at - time.time()
+        expiry = (
+            f"; they expired {-left:.0f}s ago" if left <= 0 else f"; they expire in {left:.0f}s"
+        )
+    return StoreAccessDeniedError(
+        f"{what} was refused by {config.endpoint_url}{conn}: {code}: {message}. "
+        f"Credentials used: {source}{expiry}. Give them access to bucket {config.bucket!r}, or "
+        "fix the connection's keys, role_arn or token."
+    )
 
 
 def retrying(
@@ -346,16 +398,22 @@ class S3Store:
     """
 
     def __init__(self, config: StoreConfig, *, attempts: int | None = None, client: Any = None):
+        provider = None
+        if client is None and config.credential_chain:
+            found = cached_credentials(config.region, config.sts_endpoint)
+            config = replace(config, credential_source=found.source)
+            provider = found.provider
         self.config = config
         self.attempts = config.attempts if attempts is None else attempts
-        self._client = client if client is not None else self._minio(config)
+        self._client = client if client is not None else self._minio(config, provider)
         # Streamed part uploads: bodies sent unsigned (see the module doc).
         self._part_client = (
-            client if client is not None else self._minio(config, unsigned_payload=True)
+            client if client is not None else self._minio(config, provider, unsigned_payload=True)
         )
 
     @staticmethod
-    def _minio(config: StoreConfig, unsigned_payload: bool = False) -> Any:
+    def _minio(config: StoreConfig, provider: Any = None, unsigned_payload: bool = False) -> Any:
+        """A minio client with the config's keys, or with ``provider`` (the chain's) if given."""
         import urllib3
         from minio import Minio
 
@@ -370,9 +428,11 @@ class S3Store:
             config.endpoint,
             access_key=config.access_key,
             secret_key=config.secret_key,
+            session_token=config.session_token,
             secure=config.secure,
             region=config.region,
             http_client=http,
+            credentials=provider,
         )
 
     def _retrying(self, what: str, action: Callable[[], T]) -> T:
@@ -532,9 +592,12 @@ class S3Store:
     def _transfer_error(self, what: str, exc: BaseException) -> BaseException:
         """``exc`` as raised to the caller: an answer from the store as it is, anything else
         (the store could not be reached) as a ``CheckpointStoreError`` naming the endpoint."""
-        if self.is_answer(exc) or self.is_missing(exc) or isinstance(exc, CheckpointStoreError):
-            return exc
         conn = f" (connection {self.config.conn_id!r})" if self.config.conn_id else ""
+        code = getattr(exc, "code", "")
+        if self.is_answer(exc) and code in CREDENTIAL_REFUSALS:
+            return access_denied(self.config, what, code, getattr(exc, "message", str(exc)))
+        if self.is_answer(exc) or self.is_missing(exc) or isinstance(exc, CheckpointError):
+            return exc
         error = CheckpointStoreError(
             f"{what} failed against the S3 endpoint {self.config.endpoint_url}{conn}: "
             f"{type(exc).__name__}: {exc}"
