@@ -33,6 +33,8 @@ SOURCE_CONN_ID = os.environ.get("HIGGS_SOURCE_CONN_ID", CHECKPOINT_CONN_ID)
 def s3_fields(conn_id: str) -> dict[str, str]:
     """Templates for an aws connection's endpoint and keys, rendered by Airflow at run time.
 
+    No keys: the Ray worker finds its own credentials (its pod's IAM role, the AWS chain).
+
     The Ray worker that runs the task cannot read Airflow connections, so Airflow renders them
     into the task's arguments, which travel to Ray with the task (never through XCom); Airflow
     masks the secret in the rendered fields it shows.
@@ -43,6 +45,7 @@ def s3_fields(conn_id: str) -> dict[str, str]:
         "region": f"{{{{ {conn}.extra_dejson.get('region_name', '') }}}}",
         "access_key": f"{{{{ {conn}.login or '' }}}}",
         "secret_key": f"{{{{ {conn}.password or '' }}}}",
+        "session_token": f"{{{{ {conn}.extra_dejson.get('aws_session_token', '') }}}}",
     }
 
 

@@ -161,15 +161,21 @@ def download(url: str, cache_dir: Path, *, sha256: str | None = None) -> Path:
 def download_s3(uri: str, cache_dir: Path, conn: dict) -> Path:
     """Fetch ``s3://bucket/key`` into the cache with the provider's S3 client.
 
-    ``conn`` holds ``endpoint_url`` (AWS S3 when empty), ``access_key``, ``secret_key`` and
-    ``region``, rendered from an Airflow ``aws`` connection (see the DAG's ``s3_fields``). This
-    runs on a Ray worker, which has the provider but not Airflow, so it uses the provider's
-    Airflow-free client (``ray_provider.runtime.store``), the same one checkpoints use. The
+    ``conn`` holds ``endpoint_url`` (AWS S3 when empty), ``access_key``, ``secret_key``,
+    ``session_token`` and ``region`` (no keys: the AWS chain on the worker), rendered from an
+    Airflow ``aws`` connection (see the DAG's ``s3_fields``). This runs on a Ray worker, which
+    has the provider but not Airflow, so it uses the provider's Airflow-free client
+    (``ray_provider.runtime.store``), the same one checkpoints use. The
     object is downloaded to a temporary name and renamed when complete, so an interrupted
     download is never mistaken for the data.
     """
-    from ray_provider.runtime.errors import CheckpointStoreError
+    from ray_provider.runtime.errors import (
+        CheckpointStoreError,
+        StoreAccessDeniedError,
+        StoreCredentialsError,
+    )
     from ray_provider.runtime.store import S3Store, StoreConfig
+    from ray_provider.runtime.sts import sts_endpoint_for
 
     parsed = urlparse(uri)
     bucket, key = parsed.netloc, parsed.path.lstrip("/")
@@ -181,7 +187,13 @@ def download_s3(uri: str, cache_dir: Path, conn: dict) -> Path:
             bucket,
             access_key=conn.get("access_key"),
             secret_key=conn.get("secret_key"),
+            session_token=conn.get("session_token"),
             region=conn.get("region"),
+            # No keys: the worker's own credentials (environment, its pod's identity).
+            credential_chain=not conn.get("access_key"),
+            sts_endpoint=sts_endpoint_for(
+                conn.get("region") or "us-east-1", conn.get("endpoint_url")
+            ),
             # One try: the task's own retry starts the download again.
             attempts=1,
         )
@@ -198,6 +210,10 @@ def download_s3(uri: str, cache_dir: Path, conn: dict) -> Path:
         size = store.size(key)
         log.info("Downloading %s (%s) from %s", uri, _size(size), host)
         store.download_file(key, str(target))
+    except (StoreAccessDeniedError, StoreCredentialsError) as exc:
+        raise HiggsDataError(
+            f"source={uri!r}: {exc} (the source connection: HIGGS_SOURCE_CONN_ID)"
+        ) from exc
     except CheckpointStoreError as exc:
         raise HiggsDataError(
             f"source={uri!r}: cannot reach {config.endpoint_url} ({exc}); "

@@ -206,9 +206,67 @@ def test_external_store_needs_a_secret(helm):
 
 def test_missing_existing_secret_is_an_error_against_a_cluster(helm):
     # With the KubeRay CRDs known, the chart is installing for real: the store Secret must exist.
-    result = run_helm(helm, *profile_args("eks"), "--api-versions", "ray.io/v1")
+    result = run_helm(helm, *profile_args("gke"), "--api-versions", "ray.io/v1")
     assert result.returncode != 0
     assert 'Secret "ray-platform-s3" (key "accessKey") was not found' in result.stderr
+
+
+# --- cloud credentials: the pods' identity instead of keys -----------------------------------
+
+IRSA_ROLE = "arn:aws:iam::123456789012:role/ray-platform"
+IRSA = (
+    "--set-string",
+    f"ray.serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn={IRSA_ROLE}",
+)
+
+
+def test_eks_uses_the_pods_iam_role_and_no_key_secret(helm):
+    docs = render(helm, *profile_args("eks"), *IRSA, "--api-versions", "ray.io/v1")
+    # No key Secret is made or read (a render against a cluster would fail on a missing one).
+    assert not [d for d in of_kind(docs, "Secret") if d["metadata"]["name"].endswith("-store")]
+    connections = secret_data(one(docs, "Secret", f"{RELEASE}-airflow-connections"))
+    for conn_id in ("AIRFLOW_CONN_S3_CHECKPOINTS", "AIRFLOW_CONN_S3_LOGS"):
+        conn = json.loads(connections[conn_id])
+        assert "login" not in conn and "password" not in conn, conn_id
+    account = one(docs, "ServiceAccount", f"{RELEASE}-ray")
+    assert account["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": IRSA_ROLE}
+    specs = dict(ps for doc in docs for ps in pod_specs(doc))
+    ray_pods = {w: s for w, s in specs.items() if w.startswith("RayCluster/")}
+    assert ray_pods and all(s["serviceAccountName"] == f"{RELEASE}-ray" for s in ray_pods.values())
+    test_pod = specs[f"Pod/{RELEASE}-test-connectivity"]
+    assert test_pod["serviceAccountName"] == f"{RELEASE}-ray"
+    for where, spec in specs.items():
+        for container in containers(spec):
+            names = {e["name"] for e in container.get("env") or []}
+            assert not names & {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}, where
+
+
+def test_eks_falls_back_to_keys_from_a_secret(helm):
+    docs = render(
+        helm, *profile_args("eks"), "--set", "store.auth=keys,store.existingSecret=ray-platform-s3"
+    )
+    connections = secret_data(one(docs, "Secret", f"{RELEASE}-airflow-connections"))
+    assert "login" in json.loads(connections["AIRFLOW_CONN_S3_CHECKPOINTS"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "store.auth=podIdentity"], 'store.kind is "minio": the in-cluster stores'),
+        (
+            ["-f", str(VALUES / "eks.yaml"), "--set", "store.existingSecret=keys"],
+            "the pods' identity replaces the keys",
+        ),
+        (
+            ["-f", str(VALUES / "eks.yaml"), "--set", "ray.serviceAccount.create=false"],
+            "the Ray pods have no ServiceAccount of their own",
+        ),
+    ],
+    ids=["in-cluster-store", "with-a-key-secret", "without-a-service-account"],
+)
+def test_pod_identity_mistakes_are_refused_naming_the_fix(helm, args, message):
+    result = run_helm(helm, *args)
+    assert result.returncode != 0 and message in result.stderr
 
 
 # --- the Ray cluster --------------------------------------------------------------------------

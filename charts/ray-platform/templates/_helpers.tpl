@@ -80,6 +80,20 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- default (printf "%s-store" (include "rp.fullname" .)) .Values.store.existingSecret -}}
 {{- end -}}
 
+{{/* True ("true") when the clients get no keys and find their own credentials from their pod's
+identity (store.auth podIdentity: IRSA or EKS Pod Identity through the AWS chain). */}}
+{{- define "rp.store.podIdentity" -}}
+{{- if eq .Values.store.auth "podIdentity" -}}true{{- end -}}
+{{- end -}}
+
+{{/* The ServiceAccount of the Ray pods (and the helm test), or "" for KubeRay's defaults. */}}
+{{- define "rp.ray.serviceAccountName" -}}
+{{- $sa := .Values.ray.serviceAccount -}}
+{{- if or $sa.create $sa.name -}}
+{{- default (printf "%s-ray" (include "rp.fullname" .)) $sa.name -}}
+{{- end -}}
+{{- end -}}
+
 {{/* True ("true") when the chart gives the clients a bucket-scoped user of their own (MinIO). */}}
 {{- define "rp.store.scopedUser" -}}
 {{- if eq .Values.store.kind "minio" -}}true{{- end -}}

@@ -24,6 +24,11 @@ spec:
   {{- if not (and .head $root.Values.ray.autoscaler.enabled) }}
   automountServiceAccountToken: false
   {{- end }}
+  {{- /* With pod identity the ServiceAccount carries the cloud role; the IRSA webhook projects
+  its own token volume, which needs no API token mount. */}}
+  {{- with include "rp.ray.serviceAccountName" $root }}
+  serviceAccountName: {{ . }}
+  {{- end }}
   {{- include "rp.imagePullSecrets" (list $root 2) }}
   securityContext:
     {{- toYaml $root.Values.podSecurityContext | nindent 4 }}
