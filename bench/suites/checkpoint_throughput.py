@@ -11,6 +11,12 @@ directly in this process so that only the checkpoint work is timed.
 
 ``--server all`` (the default) runs MinIO, then SeaweedFS when its binary is built
 (``bash docker/local/go-binaries.sh seaweedfs``; skipped with a note otherwise).
+
+On MinIO the checkpoint is also written and read with a pod's identity instead of keys
+(``identity_write``, ``identity_read``): no keys in the config, the AWS chain trades a web
+identity token (from ``devstack.oidc_issuer``, which MinIO's STS trusts) for temporary keys that
+every request asks the credentials provider for. Its ratio to ``ours_write``/``ours_read`` in
+the same round says what the credential chain costs (issue #17: it must not lower throughput).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from bench.lib.common import (
     timed,
     write_results,
 )
+from devstack.oidc_issuer import OidcIssuer
 from devstack.s3_server import S3Server, server_class
 from ray_provider.runtime.checkpoint_io import read_checkpoint, write_checkpoint
 from ray_provider.runtime.store import StoreConfig
@@ -46,6 +53,9 @@ WRITE_GOAL = 0.8
 READ_GOAL = 1.0
 SERVERS = ("minio", "seaweedfs")
 JUDGED = "minio"
+# Credentials from the pod's identity must not slow checkpoints (issue #17): within the noise
+# of one round to the next on this machine.
+IDENTITY_GOAL = 0.95
 TITLES = {"minio": "MinIO", "seaweedfs": "SeaweedFS"}
 
 
@@ -71,6 +81,9 @@ def make_frame(rows: int) -> pd.DataFrame:
 
 SMOKE_ROWS = 100_000
 OPERATIONS = ("raw_put", "ours_write", "raw_get", "ours_read")
+IDENTITY_OPERATIONS = ("identity_write", "identity_read")
+# The client id MinIO trusts tokens for: what EKS puts in an IRSA token's audience.
+AUDIENCE = "sts.amazonaws.com"
 
 
 def _options(parser) -> None:
@@ -118,11 +131,43 @@ def headlines(data: dict[str, Any]) -> list[tuple[str, str, str]]:
                 )
             else:
                 rows.append((f"checkpoint {measure} ({name})", "(not judged)", result))
+        for what, key in (("write", "identity_write_vs_keys"), ("read", "identity_read_vs_keys")):
+            if key in entry:
+                stats = entry[key]
+                rows.append(
+                    (
+                        f"checkpoint {what} with pod identity / with keys ({name})",
+                        f">= {IDENTITY_GOAL:.0%}",
+                        f"{stats['median']:.0%} ({stats['min']:.0%} - {stats['max']:.0%}), "
+                        f"{MET[stats['median'] >= IDENTITY_GOAL]}",
+                    )
+                )
     return rows
 
 
-def _measure(server: S3Server, frame: pd.DataFrame, repeats: int) -> dict[str, Any]:
-    """Interleaved rounds of the four operations on ``server``; seconds and ratios."""
+def _pod_identity(issuer: OidcIssuer, workdir: Path) -> None:
+    """This process's environment as EKS IRSA sets a pod's: a token file and a role."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    token_file = workdir / "web-identity-token"
+    token_file.write_text(
+        issuer.token("system:serviceaccount:bench:ray", audience=AUDIENCE, policy="readwrite")
+    )
+    os.environ.update(
+        {
+            "AWS_WEB_IDENTITY_TOKEN_FILE": str(token_file),
+            "AWS_ROLE_ARN": "arn:aws:iam::000000000000:role/bench",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+    )
+
+
+def _measure(
+    server: S3Server, frame: pd.DataFrame, repeats: int, identity: bool = False
+) -> dict[str, Any]:
+    """Interleaved rounds of the operations on ``server``; seconds and ratios.
+
+    ``identity``: also the checkpoint with the credential chain's keys (``_pod_identity``).
+    """
     # The raw baseline sends the frame's own column block: the same bytes, no encoding.
     buffer = memoryview(frame._mgr.blocks[0].values).cast("B")
     size = len(buffer)
@@ -160,17 +205,39 @@ def _measure(server: S3Server, frame: pd.DataFrame, repeats: int) -> dict[str, A
         value, _ = read_checkpoint(config, "bench/frame/")
         assert value.shape == frame.shape
 
+    keyless = StoreConfig(
+        **{
+            **config.__dict__,
+            "access_key": None,
+            "secret_key": None,
+            "credential_chain": True,
+            "sts_endpoint": server.endpoint_url,
+        }
+    )
+
+    def identity_write():
+        write_checkpoint(frame, keyless, "bench/identity/", "pandas.core.frame.DataFrame")
+
+    def identity_read():
+        value, _ = read_checkpoint(keyless, "bench/identity/")
+        assert value.shape == frame.shape
+
     actions = {
         "raw_put": raw_put,
         "ours_write": ours_write,
         "raw_get": raw_get,
         "ours_read": ours_read,
+        "identity_write": identity_write,
+        "identity_read": identity_read,
     }
+    operations = OPERATIONS + (IDENTITY_OPERATIONS if identity else ())
+    # Every other round the identity pair goes first, so neither way always follows the other.
+    swapped = ("raw_put", "identity_write", "raw_get", "identity_read", "ours_write", "ours_read")
     # Interleaved, with dirty pages flushed before each operation, so that the server's
     # disk writes from one operation do not land on the next one's clock.
-    samples: dict[str, list[float]] = {label: [] for label in OPERATIONS}
+    samples: dict[str, list[float]] = {label: [] for label in operations}
     for round_number in range(repeats):
-        for label in OPERATIONS:
+        for label in swapped if identity and round_number % 2 else operations:
             result = timed(actions[label], 1, before=os.sync)
             samples[label].append(result["median"])
             print(
@@ -181,10 +248,17 @@ def _measure(server: S3Server, frame: pd.DataFrame, repeats: int) -> dict[str, A
     # Each round's ratio compares operations made one after the other, under the same load.
     write = [p / w for p, w in zip(samples["raw_put"], samples["ours_write"], strict=True)]
     read = [g / r for g, r in zip(samples["raw_get"], samples["ours_read"], strict=True)]
+    identity_ratios = {}
+    if identity:
+        pairs = (("identity_write", "ours_write"), ("identity_read", "ours_read"))
+        for chain, keys in pairs:
+            ratios = [k / c for k, c in zip(samples[keys], samples[chain], strict=True)]
+            identity_ratios[f"{chain}_vs_keys"] = summarize(ratios)
     return {
         "results": results,
         "write_vs_raw": summarize(write),
         "read_vs_raw": summarize(read),
+        **identity_ratios,
         "ratio_of_medians": {
             "write": results["raw_put"]["median"] / results["ours_write"]["median"],
             "read": results["raw_get"]["median"] / results["ours_read"]["median"],
@@ -202,12 +276,19 @@ def _run_on(kind: str, frame: pd.DataFrame, repeats: int, required: bool) -> dic
             raise
         print(f"==> {TITLES[kind]} skipped: {exc}", flush=True)
         return {"skipped": str(exc)}
+    identity = kind == JUDGED
+    issuer = OidcIssuer().start() if identity else None
+    if issuer is not None:
+        server.extra_env.update(issuer.minio_env(AUDIENCE))
+        _pod_identity(issuer, server.home)
     print(f"==> {TITLES[kind]} on 127.0.0.1:{server.port}", flush=True)
     try:
         server.start()
-        return {"server": server.describe(), **_measure(server, frame, repeats)}
+        return {"server": server.describe(), **_measure(server, frame, repeats, identity)}
     finally:
         server.discard()
+        if issuer is not None:
+            issuer.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -285,6 +366,21 @@ def main(argv: list[str] | None = None) -> int:
             ),
             "",
         ]
+        if "identity_write_vs_keys" in entry:
+            lines += [
+                _ratio_line(
+                    "Checkpoint write with the pod's identity (web identity, temporary keys) "
+                    "/ with static keys",
+                    entry["identity_write_vs_keys"],
+                    None,
+                ),
+                _ratio_line(
+                    "Checkpoint read with the pod's identity / with static keys",
+                    entry["identity_read_vs_keys"],
+                    None,
+                ),
+                "",
+            ]
     json_path, md_path = write_results(args.name, data, "\n".join(lines), args.results_dir)
     plot(servers, size, md_path.with_suffix(".png"))
     print("\n".join(lines))
@@ -310,7 +406,7 @@ def plot(servers: dict[str, dict[str, Any]], size: int, path: Path) -> None:
             [s - lo for s, lo in zip(speeds, lows, strict=True)],
             [hi - s for s, hi in zip(speeds, highs, strict=True)],
         ]
-        colors = ["#888", "#1f77b4", "#888", "#1f77b4"]
+        colors = ["#888" if k.startswith("raw") else "#1f77b4" for k in labels]
         ax.bar(labels, speeds, yerr=errors, color=colors, capsize=4)
         ax.set_ylabel("MiB/s (median, min-max)")
         write, read = entry["write_vs_raw"]["median"], entry["read_vs_raw"]["median"]

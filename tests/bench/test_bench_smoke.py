@@ -121,3 +121,7 @@ def test_training_numbers_are_sane(smoke):
 def test_checkpoint_numbers_are_sane(smoke):
     data = load(smoke, "checkpoint_throughput")
     assert data["write_throughput_vs_raw"] > 0 and data["read_throughput_vs_raw"] > 0
+    # MinIO also measured the checkpoint with a pod's identity instead of keys.
+    minio = data["servers"]["minio"]
+    assert minio["identity_write_vs_keys"]["median"] > 0
+    assert minio["identity_read_vs_keys"]["median"] > 0

@@ -114,3 +114,30 @@ def test_output_the_registry_never_took_comes_back_in_the_report(monkeypatch):
     shipper.close()
     assert isinstance(shipper.failed, ConnectionError)
     assert (shipper.unsent("stdout"), shipper.unsent("stderr")) == ("a\nb\n", "e\n")
+
+
+def test_a_backlog_behind_a_slow_registry_is_bounded_and_says_what_it_dropped(monkeypatch):
+    """Nothing is sent while the callable prints (the shipper never wakes here): the writer
+    keeps only the newest output, and the rest that goes out says how much was dropped."""
+    from ray_provider.runtime import live_output
+
+    monkeypatch.setattr(live_output, "MAX_BUFFERED_CHARS", 100)
+    monkeypatch.setattr(live_output, "SHIP_INTERVAL_SECONDS", 3600)
+    sent = []
+
+    class Registry:
+        class append_output:
+            @staticmethod
+            def remote(key, generation, chunks, close):
+                return chunks, close
+
+    monkeypatch.setattr(live_output.ray, "get", lambda call, timeout=None: sent.append(call))
+    shipper = live_output.OutputShipper(Registry(), "k", "g")
+    for i in range(100):
+        shipper.write("stdout", f"line {i:03d}\n")  # 9 characters each
+    shipper.close()
+    ((chunks, closed),) = sent
+    text = "".join(t for _, t in chunks)
+    assert closed and "line 099\n" in text and "line 000\n" not in text
+    assert "characters of output dropped: the log fell behind" in text
+    assert len(text) < 100 + 80  # the bound, plus the marker

@@ -71,7 +71,8 @@ class _Tee(io.TextIOBase):
     def __init__(self, original: Any, stream: str, shipper: OutputShipper | None) -> None:
         self._original = original
         self._stream = stream
-        self._shipper = shipper
+        # Bound once: a chatty callable pays for every lookup on every write.
+        self._ship = shipper.write if shipper is not None else None
         self._head: list[str] = []
         self._head_len = 0
         # A deque: once the head is full every write drops from the tail's front (O(1)).
@@ -84,9 +85,9 @@ class _Tee(io.TextIOBase):
             self._original.write(text)
         except Exception:  # the worker's stream must never break the task
             pass
-        if self._shipper is not None:
+        if self._ship is not None:
             # The registry has the output; the shipper keeps what it could not send.
-            self._shipper.write(self._stream, text)
+            self._ship(self._stream, text)
             return len(text)
         if self._head_len < MAX_CAPTURED_CHARS // 2:
             self._head.append(text)

@@ -1,12 +1,14 @@
 """Ship what a ``@task.ray`` callable prints to the registry while it runs.
 
-The callable's ``print`` must stay as cheap as printing locally, so a write only appends to a
-list under a lock; a background thread sends what gathered to the registry actor about every
-``SHIP_INTERVAL_SECONDS`` and waits for each send before the next, which keeps the chunks in
-the order they were written (a threaded actor may run concurrent calls out of order). If the
-registry is slow, unsent output is bounded like the registry's own buffer: the oldest is
-dropped and a marker says how much. ``close`` sends the rest and marks the output complete
-before the task returns, so the Airflow side has everything once the task's report is ready.
+The callable's ``print`` must stay as cheap as printing locally, so a write takes no lock: it
+appends to a deque (thread-safe on its own) and adds to a count that only writers change; the
+lock is for the rare trim of a backlog and for the shipper's side. A background thread sends
+what gathered to the registry actor about every ``SHIP_INTERVAL_SECONDS`` and waits for each
+send before the next, which keeps the chunks in the order they were written (a threaded actor
+may run concurrent calls out of order). If the registry is slow, unsent output is bounded like
+the registry's own buffer: the oldest is dropped and a marker says how much. ``close`` sends the
+rest and marks the output complete before the task returns, so the Airflow side has everything
+once the task's report is ready.
 """
 
 from __future__ import annotations
@@ -43,7 +45,10 @@ class OutputShipper:
         self._key = key
         self._generation = generation
         self._pending: deque[Chunk] = deque()
-        self._pending_chars = 0
+        # Characters written, and characters taken off the deque (sent, dropped): what is
+        # pending is the difference. Two counters, so no write shares one with the shipper.
+        self._written = 0
+        self._taken = 0
         self._dropped = 0
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -53,17 +58,24 @@ class OutputShipper:
         self._thread.start()
 
     def write(self, stream: str, text: str) -> None:
+        self._pending.append((stream, text))
+        self._written += len(text)
+        if self._written - self._taken > MAX_BUFFERED_CHARS:
+            self._trim()
+
+    def _trim(self) -> None:
+        """Drop the oldest output while more than the bound waits (the registry is slow)."""
         with self._lock:
-            self._pending.append((stream, text))
-            self._pending_chars += len(text)
-            while self._pending_chars > MAX_BUFFERED_CHARS and len(self._pending) > 1:
+            while self._written - self._taken > MAX_BUFFERED_CHARS and len(self._pending) > 1:
                 _, removed = self._pending.popleft()
-                self._pending_chars -= len(removed)
+                self._taken += len(removed)
                 self._dropped += len(removed)
 
     def _take(self) -> list[Chunk]:
         with self._lock:
-            chunks, self._pending, self._pending_chars = list(self._pending), deque(), 0
+            # Only what is there now: writers go on appending at the other end meanwhile.
+            chunks = [self._pending.popleft() for _ in range(len(self._pending))]
+            self._taken += sum(len(text) for _, text in chunks)
             if self._dropped:
                 note = f"[... {self._dropped:,} characters of output dropped: the log fell behind]"
                 note += "\n"
@@ -83,7 +95,7 @@ class OutputShipper:
             self.failed = exc
             with self._lock:  # keep what this send carried, for the report
                 self._pending.extendleft(reversed(chunks))
-                self._pending_chars += sum(len(text) for _, text in chunks)
+                self._taken -= sum(len(text) for _, text in chunks)
 
     def _run(self) -> None:
         while not self._stopping:

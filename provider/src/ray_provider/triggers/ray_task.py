@@ -23,7 +23,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from ray_provider.client.deployment import current as current_deployment
 from ray_provider.client.live_log import LiveLog
 from ray_provider.client.reference import RayResultRef
-from ray_provider.client.results import RayResults
+from ray_provider.client.results import BUSY_OUTPUT_CHARS, BUSY_POLL_SECONDS, RayResults
 from ray_provider.client.settings import settings_from_connection
 from ray_provider.config_options import DEFAULT_DEFERRABLE_POLL_SECONDS
 
@@ -75,6 +75,7 @@ class RayTaskTrigger(BaseTrigger):
         live = LiveLog(self._log_line, cursor=self.cursor, partial=dict(self.partial))
         started = time.monotonic()
         while True:
+            before = live.cursor
             status = await asyncio.to_thread(self._poll, results, ref, live)
             if status != "running":
                 self.log.info(
@@ -85,7 +86,9 @@ class RayTaskTrigger(BaseTrigger):
                 )
                 yield TriggerEvent({"status": status, **live.state()})
                 return
-            await asyncio.sleep(self.poll_seconds)
+            # A chatty task: look again soon, before the registry's output buffer fills.
+            busy = live.cursor - before >= BUSY_OUTPUT_CHARS
+            await asyncio.sleep(BUSY_POLL_SECONDS if busy else self.poll_seconds)
 
     @staticmethod
     def _poll(results: RayResults, ref: RayResultRef, live: LiveLog) -> str:
