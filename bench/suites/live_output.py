@@ -426,7 +426,8 @@ def headlines(data: dict[str, Any]) -> list[tuple[str, str, str]]:
     complete = "yes" if not problems else f"**no**, {len(problems)} run(s): {problems[0][:160]}"
     return [
         (
-            f"print to memory / live, callable's own time, {data['lines']:,} lines",
+            f"worker's own stream (a plain Ray task's print) / live, callable's own time, "
+            f"{data['lines']:,} lines",
             f">= {GOAL}x",
             f"{ratio['median']:.2f}x ({ratio['min']:.2f} - {ratio['max']:.2f}), "
             f"{MET[data['goal_met']]}",
@@ -438,7 +439,7 @@ def headlines(data: dict[str, Any]) -> list[tuple[str, str, str]]:
             complete,
         ),
         (
-            f"worker's own stream / live, callable's own time, {data['lines']:,} lines",
+            f"print to memory / live (context), callable's own time, {data['lines']:,} lines",
             "-",
             f"{data['provider_ratio']['median']:.2f}x",
         ),
