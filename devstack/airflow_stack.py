@@ -189,7 +189,7 @@ class AirflowStack:
         start, or a task the scheduler failed, says so only there)."""
         tis = self.task_instances(dag_id, run_id)
         report = {
-            task_id: self.task_log(dag_id, run_id, task_id)
+            task_id: self._log_tail(dag_id, run_id, task_id, 3 * tail_lines)
             if ti["state"] == "failed"
             else ti["state"]
             for task_id, ti in tis.items()
@@ -200,6 +200,13 @@ class AirflowStack:
                 lines = path.read_text(errors="replace").splitlines()[-tail_lines:]
                 report[f"{name}.log"] = "\n".join(lines)
         return report
+
+    def _log_tail(self, dag_id: str, run_id: str, task_id: str, lines: int) -> str:
+        """The end of a task's log; a report must not fail where the log cannot be read."""
+        try:
+            return "\n".join(self.task_log(dag_id, run_id, task_id).splitlines()[-lines:])
+        except Exception as exc:
+            return f"(its log could not be read: {type(exc).__name__}: {exc})"
 
     def xcom_raw(self, dag_id: str, run_id: str, task_id: str) -> Any:
         return self.api(

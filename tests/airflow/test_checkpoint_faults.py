@@ -51,7 +51,7 @@ def test_ray_restart_between_producer_and_consumer(airflow, spare_ray_head, tmp_
     gate.touch()
 
     state = airflow.wait_for_run("ckpt_ray_restart", run_id, 600)
-    assert state == "success"
+    assert state == "success", airflow.failure_report("ckpt_ray_restart", run_id)
     result = report(airflow, "ckpt_ray_restart", run_id)
     assert result["checksum"] == result["plain_checksum"] == EXPECTED
     consume_log = airflow.task_log("ckpt_ray_restart", run_id, "consume")
@@ -101,7 +101,7 @@ def test_store_down_during_checkpoint_then_retry_succeeds(airflow, flaky_s3):
 
     flaky_s3.start()
     state = airflow.wait_for_run("ckpt_s3_down", run_id, 600)
-    assert state == "success"
+    assert state == "success", airflow.failure_report("ckpt_s3_down", run_id)
     second_try = airflow.task_log("ckpt_s3_down", run_id, "produce", try_number=2)
     assert "Reusing the result computed by an earlier try" in second_try
     assert "Checkpoint written to s3://ray-checkpoints/" in second_try

@@ -28,7 +28,7 @@ def report(airflow, run_id: str) -> dict:
 
 def test_the_round_trip_without_a_hold(airflow):
     run_id, state = airflow.run_and_wait(DAG_ID, {"rows": 5000}, timeout=300)
-    assert state == "success", airflow.task_instances(DAG_ID, run_id)
+    assert state == "success", airflow.failure_report(DAG_ID, run_id)
     seen = report(airflow, run_id)
     assert seen["rows"] == 5000 and re.fullmatch(r"[0-9a-f]{64}", seen["sha256"])
     assert "not held" in airflow.task_log(DAG_ID, run_id, "consume")
@@ -56,6 +56,6 @@ def test_a_held_run_waits_for_its_own_release(airflow):
     assert airflow.task_instances(DAG_ID, run_id)["hold"]["state"] == "running"
     airflow.api("PATCH", f"/variables/{RELEASE}", json={"key": RELEASE, "value": run_id})
     state = airflow.wait_for_run(DAG_ID, run_id, timeout=300)
-    assert state == "success", airflow.task_instances(DAG_ID, run_id)
+    assert state == "success", airflow.failure_report(DAG_ID, run_id)
     assert "released" in airflow.task_log(DAG_ID, run_id, "consume")
     assert report(airflow, run_id)["rows"] == 5000

@@ -61,7 +61,7 @@ def _time(value: str) -> datetime:
 @pytest.mark.parametrize("dag_id", ["ray_handoff", "ray_client_handoff"])
 def test_handoff_through_the_scheduler(airflow, runs, hook, dag_id):
     run_id, state, tis = finished(airflow, runs, dag_id)
-    assert state == "success", {t: ti["state"] for t, ti in tis.items()}
+    assert state == "success", airflow.failure_report(dag_id, run_id)
     rows = DAG_CONF[dag_id]["rows"]
 
     # Each task ran in its own Airflow process; the producer's was gone before the consumer's.
@@ -92,7 +92,7 @@ def test_handoff_through_the_scheduler(airflow, runs, hook, dag_id):
 
 def test_large_array_moves_between_task_processes(airflow, runs, hook):
     run_id, state, tis = finished(airflow, runs, "ray_large", timeout=900)
-    assert state == "success", {t: ti["state"] for t, ti in tis.items()}
+    assert state == "success", airflow.failure_report("ray_large", run_id)
     rows = DAG_CONF["ray_large"]["rows"]
     summary = xcom_value(airflow, "ray_large", run_id, "report")
     assert summary["shape"] == [rows, 29]
@@ -107,8 +107,8 @@ def test_large_array_moves_between_task_processes(airflow, runs, hook):
 
 
 def test_modin_frame_survives_the_producing_worker(airflow, runs):
-    run_id, state, tis = finished(airflow, runs, "ray_modin")
-    assert state == "success", {t: ti["state"] for t, ti in tis.items()}
+    run_id, state, _ = finished(airflow, runs, "ray_modin")
+    assert state == "success", airflow.failure_report("ray_modin", run_id)
     summary = xcom_value(airflow, "ray_modin", run_id, "report")
     assert summary["is_modin"] is True
     assert summary["total"] == float(sum(range(300_000)))
@@ -166,8 +166,8 @@ def test_a_forged_xcom_reference_is_refused(airflow, runs):
 
 
 def test_seed_spelling_runs_unchanged(airflow, runs, s3):
-    run_id, state, tis = finished(airflow, runs, "ray_seed_spelling")
-    assert state == "success", {t: ti["state"] for t, ti in tis.items()}
+    run_id, state, _ = finished(airflow, runs, "ray_seed_spelling")
+    assert state == "success", airflow.failure_report("ray_seed_spelling", run_id)
     report = xcom_value(airflow, "ray_seed_spelling", run_id, "report")
     assert report == {"train_rows": 80, "validation_rows": 20}
     # checkpoint=True with checkpoint_source=<conn id> wrote every task's result to S3.
@@ -181,8 +181,8 @@ def test_seed_spelling_runs_unchanged(airflow, runs, s3):
 
 
 def test_task_processes_start_with_pandas_and_ray_imported_by_the_scheduler(airflow, runs):
-    run_id, state, tis = finished(airflow, runs, "preload_probe")
-    assert state == "success", {t: ti["state"] for t, ti in tis.items()}
+    run_id, state, _ = finished(airflow, runs, "preload_probe")
+    assert state == "success", airflow.failure_report("preload_probe", run_id)
     # Parsed in a fresh interpreter these would be False: the DAG file imports neither.
     assert xcom_value(airflow, "preload_probe", run_id, "modules_at_parse") == {
         "pandas": True,

@@ -34,7 +34,7 @@ def test_higgs_pipeline_trains_a_useful_model(airflow, s3, s3_source):
     conf = {**CONF, "source": s3_source}
     run_id, state = airflow.run_and_wait("higgs_xgboost", conf, timeout=900)
     tis = airflow.task_instances("higgs_xgboost", run_id)
-    assert state == "success", {t: ti["state"] for t, ti in tis.items()}
+    assert state == "success", airflow.failure_report("higgs_xgboost", run_id)
 
     raw = airflow.xcom_raw("higgs_xgboost", run_id, "report")
     metrics = json.loads(raw) if isinstance(raw, str) else raw
@@ -80,8 +80,7 @@ def test_higgs_pipeline_trains_a_useful_model(airflow, s3, s3_source):
 def test_higgs_pipeline_with_a_distributed_trainer(airflow, trainer):
     conf = {**CONF, "source": "synthetic", "rows": 20_000, "rounds": 5, "trainer": trainer}
     run_id, state = airflow.run_and_wait("higgs_xgboost", conf, timeout=900)
-    tis = airflow.task_instances("higgs_xgboost", run_id)
-    assert state == "success", {t: ti["state"] for t, ti in tis.items()}
+    assert state == "success", airflow.failure_report("higgs_xgboost", run_id)
     metrics = airflow.xcom_raw("higgs_xgboost", run_id, "report")
     metrics = json.loads(metrics) if isinstance(metrics, str) else metrics
     assert metrics["trainer"] == trainer and metrics["rounds"] == 5

@@ -37,7 +37,7 @@ def mapped(airflow, run_id, task_id):
 
 def test_the_mapped_run_succeeds_with_the_right_values(airflow, mapped_run):
     run_id, state = mapped_run
-    assert state == "success"
+    assert state == "success", airflow.failure_report(DAG_ID, run_id)
     assert xcom(airflow, run_id, "total") == sum(2 * i * i * ROWS for i in range(ITEMS))
     ray_total = xcom(airflow, run_id, "ray_total")  # a reference: the value stays in Ray
     assert ray_total["result_type"] == "builtins.int" and ray_total["item"] is None
