@@ -231,7 +231,8 @@ class RayResults:
                 on_submitted()
             live = None
             if on_output is not None:
-                live = LiveLog(on_output, on_ray_task=self._announcer(on_ray_task))
+                announce = self.dashboard_announcer(on_ray_task) if on_ray_task else None
+                live = LiveLog(on_output, on_ray_task=announce)
             return self.wait(
                 report_ref,
                 poll_seconds=PROGRESS_LOG_SECONDS,
@@ -511,10 +512,8 @@ class RayResults:
         live.finish()
         self._call(lambda r: r.forget_output.remote(key, generation))
 
-    def _announcer(self, on_ray_task: Callable[[str], None] | None) -> Callable[[str], None] | None:
+    def dashboard_announcer(self, on_ray_task: Callable[[str], None]) -> Callable[[str], None]:
         """``on_ray_task`` given the dashboard path of a Ray task id (``LiveLog.on_ray_task``)."""
-        if on_ray_task is None:
-            return None
 
         def announce(ray_task_id: str) -> None:
             on_ray_task(self.ray_dashboard_path(ray_task_id))

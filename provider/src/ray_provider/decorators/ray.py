@@ -422,11 +422,7 @@ class RayDecoratedOperator(DecoratedOperator):
 
     def _link_publisher(self, ti: Any, results: RayResults) -> Callable[[str], None]:
         """``LiveLog.on_ray_task`` for the deferrable path: publish the link of a Ray task id."""
-
-        def publish(ray_task_id: str) -> None:
-            self._publish_link(ti, results, results.ray_dashboard_path(ray_task_id))
-
-        return publish
+        return results.dashboard_announcer(lambda path: self._publish_link(ti, results, path))
 
     def _publish_link(self, ti: Any, results: RayResults, path: str) -> None:
         url = dashboard_url(results.settings.dashboard_base, path)

@@ -25,8 +25,6 @@ from typing import Any
 from ray_provider.exceptions import CheckpointConfigError
 from ray_provider.runtime import sts
 
-DEFAULT_SESSION_NAME = "airflow-ray-provider"
-
 
 @dataclass(frozen=True)
 class StoreCredentials:
@@ -61,7 +59,7 @@ def credentials_from_connection(
         given, missing = ("login", "password") if access_key else ("password", "login")
         raise CheckpointConfigError(
             f"Connection {conn_id!r} has a {given} (access key / secret key) but no {missing}: "
-            "set both, or neither for anonymous access."
+            "set both, or neither to use the credentials of the machine that does the I/O."
         )
     endpoint = sts_endpoint_of(extra, region)
     role_arn = extra.get("role_arn")
@@ -130,7 +128,9 @@ def _assumed_role(
         secret_key,
         role_arn=role_arn,
         session_name=str(
-            kwargs.get("RoleSessionName") or extra.get("role_session_name") or DEFAULT_SESSION_NAME
+            kwargs.get("RoleSessionName")
+            or extra.get("role_session_name")
+            or sts.DEFAULT_SESSION_NAME
         ),
         external_id=kwargs.get("ExternalId") or extra.get("external_id"),
         duration_seconds=duration,

@@ -39,7 +39,6 @@ from ray_provider.runtime.errors import StoreCredentialsError
 REFRESH_MARGIN_SECONDS = 300.0
 # How long the metadata services get to answer (they are on the local link when they exist).
 METADATA_TIMEOUT_SECONDS = 1.0
-DEFAULT_SESSION_NAME = "airflow-ray-provider"
 IMDS_ENDPOINT = "http://169.254.169.254"
 # The environment the chain reads (a change of any of them is a new lookup).
 CHAIN_VARIABLES = (
@@ -182,17 +181,15 @@ def _web_identity(
         )
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or region
     endpoint = env.get("AWS_ENDPOINT_URL_STS") or sts_endpoint or sts.sts_endpoint_for(region, None)
-    session_name = env.get("AWS_ROLE_SESSION_NAME") or DEFAULT_SESSION_NAME
+    session_name = env.get("AWS_ROLE_SESSION_NAME") or sts.DEFAULT_SESSION_NAME
 
     def fetch() -> sts.TemporaryCredentials:
         # Read each time: the kubelet rotates the projected token.
-        try:
-            token = Path(token_file).read_text().strip()
-        except OSError as exc:
-            raise StoreCredentialsError(
-                f"Cannot read the web identity token AWS_WEB_IDENTITY_TOKEN_FILE={token_file} "
-                f"({exc.strerror or exc}): check the pod's projected token volume."
-            ) from exc
+        token = _read_token(
+            "the web identity token AWS_WEB_IDENTITY_TOKEN_FILE",
+            token_file,
+            ": check the pod's projected token volume",
+        )
         return sts.assume_role_with_web_identity(
             endpoint, token, role_arn=role_arn, session_name=session_name, token_file=token_file
         )
@@ -217,13 +214,7 @@ def _container_credentials(env: Mapping[str, str]) -> FoundCredentials | None:
         headers = {}
         token = env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN", "")
         if token_file:
-            try:
-                token = Path(token_file).read_text().strip()
-            except OSError as exc:
-                raise StoreCredentialsError(
-                    f"{what}: cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={token_file} "
-                    f"({exc.strerror or exc})."
-                ) from exc
+            token = _read_token(f"{what}: AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", token_file)
         if token:
             headers["Authorization"] = token
         return _credentials_json(_get(url, headers, what), what)
@@ -231,6 +222,16 @@ def _container_credentials(env: Mapping[str, str]) -> FoundCredentials | None:
     provider = RefreshingCredentials(fetch)
     provider.retrieve()
     return FoundCredentials(provider, what)
+
+
+def _read_token(what: str, path: str, fix: str = "") -> str:
+    """A token file's content (files, not values: Kubernetes rotates projected tokens)."""
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise StoreCredentialsError(
+            f"Cannot read {what}={path} ({exc.strerror or exc}){fix}."
+        ) from exc
 
 
 def _instance_metadata(env: Mapping[str, str]) -> FoundCredentials | None:

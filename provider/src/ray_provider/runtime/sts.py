@@ -25,6 +25,8 @@ STS_VERSION = "2011-06-15"
 DEFAULT_DURATION_SECONDS = 3600
 # The least STS accepts.
 MIN_DURATION_SECONDS = 900
+# The session name when the connection (or AWS_ROLE_SESSION_NAME) gives none: in CloudTrail.
+DEFAULT_SESSION_NAME = "airflow-ray-provider"
 _NS = "{https://sts.amazonaws.com/doc/2011-06-15/}"
 
 
@@ -236,6 +238,7 @@ def _credentials_of(text: str, what: str) -> TemporaryCredentials:
 
 __all__ = [
     "DEFAULT_DURATION_SECONDS",
+    "DEFAULT_SESSION_NAME",
     "MIN_DURATION_SECONDS",
     "TemporaryCredentials",
     "assume_role",
