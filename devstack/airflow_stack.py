@@ -208,10 +208,10 @@ class AirflowStack:
         except Exception as exc:
             return f"(its log could not be read: {type(exc).__name__}: {exc})"
 
-    def xcom_raw(self, dag_id: str, run_id: str, task_id: str) -> Any:
+    def xcom_raw(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
         return self.api(
             "GET",
-            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}",
             params={"deserialize": "false"},
         )["value"]
 

@@ -61,6 +61,8 @@ class RayHead:
         self.home.mkdir(exist_ok=True)
         env["HOME"] = str(self.home)
         env["RAY_USAGE_STATS_ENABLED"] = "0"
+        # `python` in a Ray job's entrypoint is this Ray's Python, as it is in a Ray image.
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         env.setdefault("RAY_idle_worker_killing_time_threshold_ms", IDLE_WORKER_KEEP_MS)
         if self.token:
             env["RAY_AUTH_MODE"] = "token"
@@ -229,10 +231,15 @@ class RayHead:
         self.stop()
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
-    def connection_json(self, address: str | None = None) -> str:
+    def connection_json(self, address: str | None = None, extra: dict | None = None) -> str:
         import json
 
-        conn = {"conn_type": "ray", "host": address or self.address}
+        conn: dict = {"conn_type": "ray", "host": address or self.address}
         if self.token:
             conn["password"] = self.token
+        if self.dashboard_port:
+            # Links and the Jobs API go to the dashboard's real port, not the usual 8265.
+            extra = {"dashboard_url": f"http://127.0.0.1:{self.dashboard_port}", **(extra or {})}
+        if extra:
+            conn["extra"] = extra
         return json.dumps(conn)

@@ -6,6 +6,7 @@ its environment is pointed at the session's Airflow home and connection before A
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -51,12 +52,14 @@ def session_dir() -> Path:
 def platform(session_dir: Path) -> Iterator[LocalPlatform]:
     """The local platform (``devstack.platform``); each fixture below starts and stops its part.
 
-    Airflow parses the project's DAGs (the HIGGS pipeline) and the test DAGs side by side.
+    Airflow parses the project's DAGs (the HIGGS pipeline) and the test DAGs side by side. The
+    Ray head runs its dashboard, as KubeRay's does: the Jobs API and the links live there.
     """
     platform = LocalPlatform(
         work_dir=session_dir,
         dags=(PROJECT_DAGS, TEST_DAGS),
         num_cpus=4,
+        dashboard=True,
         deployment_key=os.environ["AIRFLOW__RAY_PROVIDER__DEPLOYMENT_KEY"],
     )
     try:
@@ -120,6 +123,18 @@ def airflow(
     stack = platform.start_airflow(
         extra_env={
             "AIRFLOW_CONN_RAY_CLIENT": ray_head.connection_json(ray_head.client_address),
+            # The 2021 post's connection: task resources as connection defaults, its spelling.
+            "AIRFLOW_CONN_RAY_SEED": ray_head.connection_json(extra={"num_cpu": 2, "num_gpu": 0}),
+            # astro-provider-ray's form: the dashboard URL in the "address" extra, no host
+            # (the port field names the head's Ray Client port, 10001 in a cluster).
+            "AIRFLOW_CONN_RAY_CONN": json.dumps(
+                {
+                    "conn_type": "ray",
+                    "port": ray_head.client_port,
+                    "password": ray_head.token,
+                    "extra": {"address": f"http://127.0.0.1:{ray_head.dashboard_port}"},
+                }
+            ),
             "AIRFLOW_CONN_RAY_SPARE": spare_ray_head.connection_json(),
             "AIRFLOW_CONN_S3_FLAKY": flaky_s3.connection_json(),
         }

@@ -169,7 +169,8 @@ def test_seed_spelling_runs_unchanged(airflow, runs, s3):
     run_id, state, _ = finished(airflow, runs, "ray_seed_spelling")
     assert state == "success", airflow.failure_report("ray_seed_spelling", run_id)
     report = xcom_value(airflow, "ray_seed_spelling", run_id, "report")
-    assert report == {"train_rows": 80, "validation_rows": 20}
+    # The connection's num_cpu=2 (the 2021 spelling) reached Ray as the task's CPUs.
+    assert report == {"train_rows": 80, "validation_rows": 20, "cpus": 2.0}
     # checkpoint=True with checkpoint_source=<conn id> wrote every task's result to S3.
     run_folder = f"checkpoints/{airflow.deployment_id}/ray_seed_spelling/{run_id}/"
     names = {o.object_name for o in s3.client().list_objects(s3.bucket, run_folder, recursive=True)}

@@ -11,41 +11,12 @@ import psutil
 import pytest
 
 from devstack.processes import wait_until
+from tests.support.airflow_runs import gated_run, links, log_once_it_shows, ti_state
 
 pytestmark = pytest.mark.airflow
 
 
-def gated_run(airflow, tmp_path, dag_id, **conf):
-    gate = tmp_path / f"{dag_id}.gate"
-    run_id = airflow.trigger(dag_id, {"gate": str(gate), **conf})
-    return run_id, gate
-
-
-def ti_state(airflow, dag_id, run_id, task_id):
-    return airflow.task_instances(dag_id, run_id).get(task_id, {}).get("state")
-
-
-def log_once_it_shows(airflow, dag_id, run_id, task_id, text, timeout=180):
-    found: list[str] = []
-
-    def shows() -> bool:
-        try:
-            log = airflow.task_log(dag_id, run_id, task_id)
-        except Exception:  # the log is not there before the task starts
-            return False
-        found[:] = [log]
-        return text in log
-
-    wait_until(shows, timeout, f"{text!r} in the log of {dag_id}.{task_id}", interval=0.5)
-    return found[0]
-
-
-def links(airflow, dag_id, run_id, task_id):
-    path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/links"
-    return airflow.api("GET", path)["extra_links"]
-
-
-def test_output_and_the_dashboard_link_show_while_the_task_runs(airflow, tmp_path):
+def test_output_and_the_dashboard_link_show_while_the_task_runs(airflow, ray_head, tmp_path):
     dag_id = "ray_live_log"
     run_id, gate = gated_run(airflow, tmp_path, dag_id)
     try:
@@ -56,8 +27,9 @@ def test_output_and_the_dashboard_link_show_while_the_task_runs(airflow, tmp_pat
         assert "[ray stderr] still warming up" in log
         assert "round 4 after the gate" not in log
         link = links(airflow, dag_id, run_id, "train")["Ray dashboard"]
-        # The test connection has no dashboard_url: derived from the address's host.
-        assert link.startswith("http://127.0.0.1:8265/#/jobs/") and "/tasks/" in link
+        # The connection's dashboard_url (the head's dashboard port), then the task's page.
+        dashboard = f"http://127.0.0.1:{ray_head.dashboard_port}"
+        assert link.startswith(f"{dashboard}/#/jobs/") and "/tasks/" in link
         assert f"Ray dashboard of this task: {link}" in log
         # In the dashboard the Ray task carries the DAG, the task and the run.
         assert f"'name': 'ray_live_log.train ({run_id})'" in log

@@ -1,4 +1,8 @@
-"""The 2021 spelling: ray_task from ray_decorators with a task_args dict, unchanged."""
+"""The 2021 spelling: ray_task from ray_decorators with a task_args dict, unchanged.
+
+Its connection (``ray_seed``) carries the post's "Ray params such as num_cpu and num_gpu" as
+defaults for every task; ``fit`` reports the CPUs Ray gave it.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from airflow.sdk import dag, task
 from ray_provider.decorators.ray_decorators import ray_task
 
 task_args = {
-    "ray_conn_id": "ray_default",
+    "ray_conn_id": "ray_seed",
     "checkpoint": True,
     "checkpoint_source": "s3_checkpoints",
 }
@@ -31,8 +35,11 @@ def ray_seed_spelling():
 
     @ray_task(**task_args)
     def fit(data) -> dict:
+        import ray
+
         train, validation = data
-        return {"train_rows": len(train), "validation_rows": len(validation)}
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
+        return {"train_rows": len(train), "validation_rows": len(validation), "cpus": cpus}
 
     @task
     def report(metrics: dict) -> dict:

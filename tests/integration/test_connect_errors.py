@@ -134,8 +134,39 @@ def test_version_mismatch_is_reported(ray_head):
     assert "Python 3.12.1 on the cluster" in outcome
 
 
-@pytest.mark.parametrize("bad_host", ["http://head:8265", "head:port"])
+@pytest.mark.parametrize("bad_host", ["1bad://head", "head:port"])
 def test_malformed_address_names_the_field(bad_host):
     outcome, _, _ = connect_with({"conn_type": "ray", "host": bad_host})
     assert outcome.startswith("ERROR RayConnectionConfigError")
     assert "'ray_test', host" in outcome
+
+
+def test_a_module_scheme_connects_through_its_client_builder(ray_head, tmp_path):
+    """RAY_URL=MODULE://NAME (the 2021 post's anyscale:// switch) goes through MODULE's builder."""
+    marker = tmp_path / "resolved"
+    outcome, _, tested = connect_with(
+        {"conn_type": "ray", "host": ray_head.address, "password": ray_head.token},
+        extra_env={
+            "RAY_URL": "tests.support.ray_builder_probe://team-a",
+            "PROBE_CLUSTER_TEAM_A": ray_head.client_address.removeprefix("ray://"),
+            "PROBE_BUILDER_MARKER": str(marker),
+        },
+    )
+    assert outcome == "CONNECTED tests.support.ray_builder_probe://team-a"
+    assert tested.startswith("TEST_CONNECTION True Connected to Ray 2.60.0")
+    assert marker.read_text().startswith(f"team-a -> 127.0.0.1:{ray_head.client_port}")
+
+
+def test_a_module_scheme_without_the_module_names_it(ray_head):
+    outcome, seconds, _ = connect_with(
+        {"conn_type": "ray", "host": "anyscale://prod-cluster", "password": ray_head.token}
+    )
+    assert outcome.startswith("ERROR RayConnectionConfigError")
+    assert "module 'anyscale'" in outcome and "pip install anyscale" in outcome
+    assert seconds < 30
+
+
+def test_a_module_without_a_client_builder_is_refused(ray_head):
+    outcome, _, _ = connect_with({"conn_type": "ray", "host": "json://prod-cluster"})
+    assert outcome.startswith("ERROR RayConnectionConfigError")
+    assert "has no ClientBuilder" in outcome

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PROVIDER = ROOT / "provider"
 DISTRIBUTION = "ray-taskflow-provider"
 STEM = f"ray_taskflow_provider-{ray_provider.__version__}"
-EXAMPLE_DAGS = {"example_ray_handoff", "example_ray_checkpoint"}
+EXAMPLE_DAGS = {"example_ray_handoff", "example_ray_checkpoint", "example_ray_job"}
 
 
 def _uv() -> str:
@@ -224,7 +224,7 @@ def test_task_ray_resolves_and_the_example_dags_parse_in_the_clean_venv(built, w
     assert report["task_ray"] == "ray_provider.decorators.ray"
     assert report["import_errors"] == {}
     assert set(report["dags"]) == EXAMPLE_DAGS
-    assert "RayDecoratedOperator" in report["operators"]
+    assert {"RayDecoratedOperator", "RaySubmitJobOperator"} <= set(report["operators"])
     assert report["form"]["relabeling"]["host"] == "Ray address"
 
 

@@ -140,8 +140,12 @@ class _RecordingExtra(dict):
 
 def test_every_extra_the_settings_read_is_in_the_form(monkeypatch):
     """An extra read but not in the form would be an undocumented alias; retired ones only
-    are looked at, to refuse them."""
-    from ray_provider.client.settings import RETIRED_EXTRAS, settings_from_connection
+    are looked at, to refuse them, and the 2021 spellings of the task defaults are aliases."""
+    from ray_provider.client.settings import (
+        RETIRED_EXTRAS,
+        TASK_DEFAULT_EXTRAS,
+        settings_from_connection,
+    )
 
     monkeypatch.delenv("RAY_URL", raising=False)
     extra = _RecordingExtra()
@@ -150,7 +154,8 @@ def test_every_extra_the_settings_read_is_in_the_form(monkeypatch):
     )
     settings_from_connection(conn, "ray_default")
     [ray] = get_provider_info()["connection-types"]
-    assert extra.asked - set(RETIRED_EXTRAS) == set(ray["conn-fields"])
+    aliases = set(RETIRED_EXTRAS) | set(TASK_DEFAULT_EXTRAS.values())
+    assert extra.asked - aliases == set(ray["conn-fields"])
 
 
 def test_one_version_everywhere():

@@ -30,13 +30,23 @@ def connection(host="local", port=None, password=None, extra=None, conn_type="ra
         ("", None, "local"),
         (None, None, "local"),
         ("auto", None, "local"),
+        # The dashboard URL (astro-provider-ray's form): Ray Client on the same host.
+        ("http://head:8265", None, "ray://head:10001"),
+        ("https://ray.example.com/", None, "ray://ray.example.com:10001"),
+        ("http://head:8265", 31001, "ray://head:31001"),
+        # Any other scheme is a module with a Ray ClientBuilder (anyscale://CLUSTER).
+        ("anyscale://prod-cluster", None, "anyscale://prod-cluster"),
+        ("my_company.ray_builder://team-a", None, "my_company.ray_builder://team-a"),
     ],
 )
 def test_address_forms(raw, port, expected):
     assert normalize_address(raw, port, field_name="host") == expected
 
 
-@pytest.mark.parametrize("raw", ["http://head:8265", "head:notaport", "ray://:10001", "head:70000"])
+@pytest.mark.parametrize(
+    "raw",
+    ["1scheme://x", "any-scale://x", "anyscale://", "head:notaport", "ray://:10001", "head:70000"],
+)
 def test_bad_address_names_the_field(raw):
     with pytest.raises(RayConnectionConfigError, match="host"):
         normalize_address(raw, field_name="host")
@@ -77,7 +87,7 @@ def test_ray_url_overrides_the_connection(monkeypatch):
 
 
 def test_bad_ray_url_names_the_variable(monkeypatch):
-    monkeypatch.setenv("RAY_URL", "https://nope")
+    monkeypatch.setenv("RAY_URL", "not a scheme://nope")
     with pytest.raises(RayConnectionConfigError, match="RAY_URL"):
         settings_from_connection(connection(host="head:6379"), "ray_default")
 
@@ -176,3 +186,72 @@ def test_a_dashboard_url_that_is_no_url_names_the_field(monkeypatch):
     monkeypatch.delenv("RAY_URL", raising=False)
     with pytest.raises(RayConnectionConfigError, match=r"'dashboard_url'.*http"):
         settings_from_connection(connection(extra={"dashboard_url": "ray-head:8265"}), "r")
+
+
+def test_a_client_builder_address_is_its_own_mode():
+    settings = settings_from_connection(connection(host="anyscale://prod"), "my_ray")
+    assert settings.mode == "builder"
+    assert settings.builder_module == "anyscale"
+    # No host to derive a dashboard from: links need the dashboard_url extra.
+    assert settings.dashboard_base == ""
+    with pytest.raises(RayConnectionConfigError, match="ClientBuilder of module 'anyscale'"):
+        _ = settings.host_port
+
+
+def test_ray_url_switches_to_a_managed_cluster(monkeypatch):
+    """The 2021 post's switch: the same DAG on a managed cluster with RAY_URL=anyscale://..."""
+    monkeypatch.setenv("RAY_URL", "anyscale://prod-cluster")
+    settings = settings_from_connection(connection(host="head:6379"), "ray_default")
+    assert (settings.mode, settings.address) == ("builder", "anyscale://prod-cluster")
+
+
+def test_a_dashboard_host_gives_the_links_and_the_client_address():
+    settings = settings_from_connection(connection(host="http://head:8265"), "my_ray")
+    assert settings.address == "ray://head:10001"
+    assert settings.dashboard_base == "http://head:8265"
+    explicit = settings_from_connection(
+        connection(host="http://head:8265", extra={"dashboard_url": "https://ray.example.com"}),
+        "my_ray",
+    )
+    assert explicit.dashboard_base == "https://ray.example.com"
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({}, (None, None)),
+        ({"num_cpus": 2, "num_gpus": 1}, (2.0, 1.0)),
+        # The 2021 post's spelling of the same defaults.
+        ({"num_cpu": "4", "num_gpu": "0.5"}, (4.0, 0.5)),
+        ({"num_cpu": 2, "num_cpus": 2}, (2.0, None)),
+    ],
+)
+def test_task_resource_defaults_of_the_connection(extra, expected):
+    settings = settings_from_connection(connection(host="head:6379", extra=extra), "my_ray")
+    assert (settings.default_num_cpus, settings.default_num_gpus) == expected
+    # A task's own value wins; an unset one takes the connection's.
+    assert settings.task_resources(3, None) == (3, expected[1])
+    assert settings.task_resources(None, 0) == (expected[0], 0)
+
+
+@pytest.mark.parametrize(
+    ("extra", "names"),
+    [
+        ({"num_cpu": "many"}, ("'num_cpu'", ">= 0")),
+        ({"num_gpus": -1}, ("'num_gpus'", ">= 0")),
+        ({"num_gpus": True}, ("'num_gpus'", ">= 0")),
+        ({"num_cpu": 2, "num_cpus": 4}, ("'num_cpus'", "'num_cpu'", "keep one")),
+    ],
+)
+def test_bad_task_resource_defaults_name_the_field(extra, names):
+    with pytest.raises(RayConnectionConfigError) as info:
+        settings_from_connection(connection(host="head:6379", extra=extra), "my_ray")
+    assert all(name in str(info.value) for name in names)
+
+
+def test_astro_provider_rays_connection_form_is_read():
+    """Its dashboard URL sat in the "address" extra with no host (host was hidden there)."""
+    conn = connection(host="", port=None, extra={"address": "http://head:8265", "namespace": "x"})
+    settings = settings_from_connection(conn, "ray_conn")
+    assert settings.address == "ray://head:10001"
+    assert settings.dashboard_base == "http://head:8265"

@@ -67,3 +67,11 @@ class CheckpointWriteError(RayProviderError):
 
 class CheckpointRestoreError(RayProviderError):
     """A lost result could not be restored from its checkpoint."""
+
+
+class RayJobFailedError(RayProviderError):
+    """A Ray job ended FAILED or STOPPED; the message carries the end of its log."""
+
+
+class RayJobResultError(RayProviderError):
+    """A Ray job's JSON result is missing, malformed or too large for XCom."""

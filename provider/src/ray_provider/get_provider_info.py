@@ -31,9 +31,18 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "config": provider_config(),
         "hooks": [{"integration-name": "Ray", "python-modules": ["ray_provider.hooks.ray"]}],
+        "operators": [
+            {"integration-name": "Ray", "python-modules": ["ray_provider.operators.ray_job"]}
+        ],
         "triggers": [
-            {"integration-name": "Ray", "python-modules": ["ray_provider.triggers.ray_task"]}
+            {
+                "integration-name": "Ray",
+                "python-modules": [
+                    "ray_provider.triggers.ray_task",
+                    "ray_provider.triggers.ray_job",
+                ],
+            }
         ],
         "task-decorators": [{"name": "ray", "class-name": "ray_provider.decorators.ray.ray_task"}],
-        "extra-links": ["ray_provider.links.RayDashboardLink"],
+        "extra-links": ["ray_provider.links.RayDashboardLink", "ray_provider.links.RayJobLink"],
     }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib
 import json
 import logging
 import os
@@ -131,7 +132,7 @@ def _translate_init_error(exc: Exception, settings: RaySettings) -> Exception:
             f"Version mismatch reported by the Ray cluster at {settings.address!r}: {text}. "
             "Use the same Ray version and Python minor version in Airflow and in the cluster."
         )
-    if settings.mode == "client" and "timeout" in text.lower():
+    if settings.mode in ("client", "builder") and "timeout" in text.lower():
         return RayAuthError(
             f"The Ray Client server at {settings.address!r} accepted TCP but did not complete "
             f"the handshake within the timeout ({text}). Most often the token is wrong or "
@@ -188,6 +189,29 @@ def ensure_local_ray(settings: RaySettings) -> str:
     return address
 
 
+def check_client_builder(settings: RaySettings) -> None:
+    """A ``MODULE://ADDRESS`` needs ``MODULE`` with a ``ClientBuilder``: say so before Ray does.
+
+    Ray's own message ("Module: x does not exist") names neither the connection nor the fix.
+    """
+    module_name = settings.builder_module
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise RayConnectionConfigError(
+            f"Connection {settings.conn_id!r}: the address {settings.address!r} is handled by "
+            f"the Python module {module_name!r} (Ray's ClientBuilder mechanism), which is not "
+            f"installed here ({exc}). Install the package that provides it in the Airflow "
+            f"image (for anyscale://, `pip install anyscale`), or use 'ray://HOST:10001'."
+        ) from exc
+    if not hasattr(module, "ClientBuilder"):
+        raise RayConnectionConfigError(
+            f"Connection {settings.conn_id!r}: the module {module_name!r} named by the address "
+            f"{settings.address!r} has no ClientBuilder class, so Ray cannot connect through "
+            "it. Check the address's scheme."
+        )
+
+
 def connect(settings: RaySettings) -> None:
     """Connect this process to the cluster in ``settings`` (no-op when already connected)."""
     global _connected_address
@@ -203,10 +227,14 @@ def connect(settings: RaySettings) -> None:
     _apply_auth(settings)
     if settings.mode == "local":
         target = ensure_local_ray(settings)
-    host, port = settings.host_port
-    _probe_tcp(host, port, settings.connect_timeout, settings)
-    if settings.mode != "client":
-        check_cluster_metadata(host, port, settings)
+    if settings.mode == "builder":
+        # The module knows how to reach its cluster; Ray hands it the address.
+        check_client_builder(settings)
+    else:
+        host, port = settings.host_port
+        _probe_tcp(host, port, settings.connect_timeout, settings)
+        if settings.mode != "client":
+            check_cluster_metadata(host, port, settings)
     _init_with_retries(target, settings)
     _connected_address = settings.address
     log.info("Connected to Ray at %s (namespace %s)", target, settings.namespace)
@@ -218,7 +246,7 @@ CLIENT_HANDSHAKE_ATTEMPTS = 3
 
 
 def _init_with_retries(target: str, settings: RaySettings) -> None:
-    attempts = CLIENT_HANDSHAKE_ATTEMPTS if settings.mode == "client" else 1
+    attempts = CLIENT_HANDSHAKE_ATTEMPTS if settings.mode in ("client", "builder") else 1
     for attempt in range(1, attempts + 1):
         try:
             ray.init(

@@ -7,7 +7,9 @@ the run-end listener).
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -28,12 +30,24 @@ LOCAL = "local"
 # Ray's and KubeRay's dashboard port.
 DEFAULT_DASHBOARD_PORT = 8265
 
-Mode = Literal["local", "client", "driver"]
+Mode = Literal["local", "client", "driver", "builder"]
+
+# ``SCHEME://...`` with any other scheme names a Python module that provides a Ray
+# ``ClientBuilder`` (Ray's own mechanism, as ``anyscale://CLUSTER`` uses): Ray imports the module
+# and lets it connect. A scheme must look like a module path to be one.
+_MODULE_SCHEME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+# The dashboard (and Jobs API) URL some connections give as their address (astro-provider-ray's
+# form): the Ray Client server of the same head is reached on its default port.
+_DASHBOARD_SCHEMES = ("http", "https")
+# Task resource defaults a connection may set for all of its tasks, with the 2021 post's
+# spelling ("Ray params such as num_cpu and num_gpu") accepted beside Ray's own.
+TASK_DEFAULT_EXTRAS = {"num_cpus": "num_cpu", "num_gpus": "num_gpu"}
 
 # Extras read by earlier versions as aliases of a standard field, and where the value goes now.
 RETIRED_EXTRAS = {
     "address": "put the Ray address in the connection's host (ray://HOST:10001, HOST:6379 or "
-    "local)",
+    "local; an 'address' extra is read only when the host is empty, as astro-provider-ray "
+    "wrote it)",
     "token": "put the auth token in the connection's password (Airflow masks it in the UI "
     "and logs)",
 }
@@ -55,12 +69,20 @@ class RaySettings:
     # The Ray dashboard as a person's browser reaches it (extra ``dashboard_url``); empty:
     # derived from the address (``dashboard_base``).
     dashboard_url: str = ""
+    # Resources of every task of this connection that does not set its own (extras
+    # ``num_cpus``/``num_gpus``, or the 2021 spelling ``num_cpu``/``num_gpu``).
+    default_num_cpus: float | None = None
+    default_num_gpus: float | None = None
 
     @property
     def dashboard_base(self) -> str:
         """The dashboard URL for links: the extra, else the address's host on port 8265."""
         if self.dashboard_url:
             return self.dashboard_url.rstrip("/")
+        if self.mode == "builder":
+            # The builder's own address need not name a host (``anyscale://CLUSTER``).
+            host = self.address.split("://", 1)[1].split("/", 1)[0].rpartition(":")[0]
+            return f"http://{host}:{DEFAULT_DASHBOARD_PORT}" if host else ""
         host = self.host_port[0]
         return f"http://{host}:{DEFAULT_DASHBOARD_PORT}"
 
@@ -68,16 +90,37 @@ class RaySettings:
     def mode(self) -> Mode:
         if self.address == LOCAL:
             return "local"
-        return "client" if self.address.startswith("ray://") else "driver"
+        if self.address.startswith("ray://"):
+            return "client"
+        return "builder" if "://" in self.address else "driver"
+
+    @property
+    def builder_module(self) -> str:
+        """The module Ray imports for a ``SCHEME://`` address (only in ``builder`` mode)."""
+        return self.address.split("://", 1)[0] if self.mode == "builder" else ""
 
     @property
     def host_port(self) -> tuple[str, int]:
         """Host and port to probe before connecting (the GCS, or the Ray Client server)."""
         if self.mode == "local":
             return "127.0.0.1", self.local_port
+        if self.mode == "builder":
+            raise RayConnectionConfigError(
+                f"{self.address!r} is reached through the ClientBuilder of module "
+                f"{self.builder_module!r}; it has no host and port of its own to probe."
+            )
         bare = self.address.removeprefix("ray://")
         host, _, port = bare.rpartition(":")
         return host, int(port)
+
+    def task_resources(
+        self, num_cpus: float | None, num_gpus: float | None
+    ) -> tuple[float | None, float | None]:
+        """A task's CPUs and GPUs: its own values, else this connection's defaults."""
+        return (
+            num_cpus if num_cpus is not None else self.default_num_cpus,
+            num_gpus if num_gpus is not None else self.default_num_gpus,
+        )
 
 
 def normalize_address(raw: str | None, port: int | None = None, *, field_name: str) -> str:
@@ -92,12 +135,21 @@ def normalize_address(raw: str | None, port: int | None = None, *, field_name: s
         _check_port(bare, field_name)
         return f"ray://{bare}"
     if "://" in value:
-        scheme = value.split("://", 1)[0]
-        raise RayConnectionConfigError(
-            f"{field_name}: scheme {scheme!r} in {value!r} is not a Ray address. Use "
-            "'ray://HOST:10001' (Ray Client), 'HOST:6379' (join the cluster as a driver) "
-            "or 'local'."
-        )
+        scheme, rest = value.split("://", 1)
+        if scheme.lower() in _DASHBOARD_SCHEMES:
+            host = rest.split("/", 1)[0].rpartition(":")[0] or rest.split("/", 1)[0]
+            if not host:
+                raise RayConnectionConfigError(f"{field_name}: {value!r} names no host.")
+            # The port field (hidden in the form) names another Ray Client port.
+            return normalize_address(f"ray://{host}", port, field_name=field_name)
+        if not _MODULE_SCHEME.fullmatch(scheme) or not rest:
+            raise RayConnectionConfigError(
+                f"{field_name}: {value!r} is not a Ray address. Use 'ray://HOST:10001' (Ray "
+                "Client), 'HOST:6379' (join the cluster as a driver), 'local', or "
+                "'MODULE://ADDRESS' for a Python module that provides a Ray ClientBuilder "
+                "(e.g. 'anyscale://CLUSTER')."
+            )
+        return value
     if ":" not in value:
         if port is None:
             value = f"ray://{value}:{DEFAULT_CLIENT_PORT}"
@@ -182,6 +234,30 @@ def _dashboard_url(extra: dict[str, Any], conn_id: str) -> str:
     return raw
 
 
+def _task_default(extra: dict[str, Any], name: str, conn_id: str) -> float | None:
+    """``num_cpus``/``num_gpus`` of the extra, in either spelling (both: they must agree)."""
+    old = TASK_DEFAULT_EXTRAS[name]
+    given = {key: extra[key] for key in (name, old) if extra.get(key) not in (None, "")}
+    values = set()
+    for key, raw in given.items():
+        try:
+            number = float(raw)
+        except (TypeError, ValueError):
+            number = -1.0
+        if isinstance(raw, bool) or not math.isfinite(number) or number < 0:
+            raise RayConnectionConfigError(
+                f"Connection {conn_id!r}, extra field {key!r}: {raw!r} is not a number >= 0 "
+                f"(the default {name} of every task of this connection, e.g. 1)."
+            )
+        values.add(number)
+    if len(values) > 1:
+        raise RayConnectionConfigError(
+            f"Connection {conn_id!r} sets both {name!r} and {old!r} to different values "
+            f"({given[name]!r} and {given[old]!r}): keep one of them."
+        )
+    return values.pop() if values else None
+
+
 def _refuse_retired_extras(extra: dict[str, Any], conn_id: str) -> None:
     """Extras that once duplicated a standard field: refused, so no two fields disagree."""
     for name, home in RETIRED_EXTRAS.items():
@@ -208,8 +284,12 @@ def settings_from_connection(conn: Any | None, conn_id: str) -> RaySettings:
                 "connection as ray_conn_id."
             )
         extra = conn.extra_dejson or {}
-        _refuse_retired_extras(extra, conn_id)
         host = conn.host
+        if not (host or "").strip() and extra.get("address"):
+            # astro-provider-ray's form: the dashboard URL in the "address" extra, no host.
+            extra = dict(extra)
+            host = str(extra.pop("address"))
+        _refuse_retired_extras(extra, conn_id)
         if not (host or "").strip() and not override:
             raise RayConnectionConfigError(
                 f"Connection {conn_id!r} has no host: set it to the Ray address "
@@ -218,6 +298,9 @@ def settings_from_connection(conn: Any | None, conn_id: str) -> RaySettings:
             )
         address = normalize_address(host, conn.port, field_name=f"Connection {conn_id!r}, host")
         token = conn.password or None
+        if (host or "").strip().lower().startswith(tuple(f"{s}://" for s in _DASHBOARD_SCHEMES)):
+            # The host is the dashboard itself: links and the Jobs API go there.
+            extra = {"dashboard_url": host.strip(), **extra}
     if override:
         address = normalize_address(override, field_name=f"{ADDRESS_OVERRIDE_ENV} (environment)")
     return RaySettings(
@@ -237,4 +320,6 @@ def settings_from_connection(conn: Any | None, conn_id: str) -> RaySettings:
         ),
         local_port=_port(extra, "local_port", DEFAULT_GCS_PORT, conn_id),
         dashboard_url=_dashboard_url(extra, conn_id),
+        default_num_cpus=_task_default(extra, "num_cpus", conn_id),
+        default_num_gpus=_task_default(extra, "num_gpus", conn_id),
     )

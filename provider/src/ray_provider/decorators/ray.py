@@ -59,14 +59,18 @@ from ray_provider.triggers.ray_task import RayTaskTrigger
 from ray_provider.xcom import references_only
 
 DEFAULT_CHECKPOINT_CONN_ID = "aws_default"
+# CPUs of a task when neither it nor its connection says (Ray's own default for a task).
+DEFAULT_NUM_CPUS = 1
 
 
 class RayDecoratedOperator(DecoratedOperator):
     """Runs ``python_callable`` as a Ray task through the connection's result registry.
 
     :param ray_conn_id: the Ray connection (``ray_default``: local Ray when not defined).
-    :param num_cpus: CPUs the Ray task reserves (default 1).
-    :param num_gpus: GPUs the Ray task reserves.
+    :param num_cpus: CPUs the Ray task reserves (default: the connection's ``num_cpus``
+        extra, else 1).
+    :param num_gpus: GPUs the Ray task reserves (default: the connection's ``num_gpus``
+        extra, else none).
     :param memory: memory the Ray task reserves, bytes or a size string (``"4GiB"``).
     :param resources: custom Ray resources, e.g. ``{"accelerator_type:A100": 1}``.
     :param runtime_env: Ray runtime environment, merged over the connection's.
@@ -91,7 +95,7 @@ class RayDecoratedOperator(DecoratedOperator):
         op_args: Sequence[Any] | None = None,
         op_kwargs: dict[str, Any] | None = None,
         ray_conn_id: str = RayHook.default_conn_name,
-        num_cpus: float | None = 1,
+        num_cpus: float | None = None,
         num_gpus: float | None = None,
         memory: int | str | None = None,
         resources: dict[str, float] | None = None,
@@ -171,6 +175,10 @@ class RayDecoratedOperator(DecoratedOperator):
         else:
             done = self._compute(context, results, slot, label)
         return self._complete(results, done)
+
+    def remote_callable(self) -> Callable:
+        """What runs on Ray: the callable itself (a subclass may wrap it)."""
+        return self.python_callable
 
     def _complete(self, results: RayResults, done: RayResultRef) -> Any:
         """Checkpoint (if asked) and return the reference XCom keeps."""
@@ -355,17 +363,18 @@ class RayDecoratedOperator(DecoratedOperator):
         )
         self._checked_upstream(upstream, ti, results, label)
         payload = build_payload(
-            self.python_callable,
+            self.remote_callable(),
             args,
             kwargs,
             dags_folder=conf.get("core", "dags_folder", fallback=None),
             bundle_path=getattr(getattr(ti, "bundle_instance", None), "path", None),
             task_label=label,
         )
+        num_cpus, num_gpus = results.settings.task_resources(self.num_cpus, self.num_gpus)
         options = ray_options(
             name=ray_task_name(ti),
-            num_cpus=self.num_cpus,
-            num_gpus=self.num_gpus,
+            num_cpus=DEFAULT_NUM_CPUS if num_cpus is None else num_cpus,
+            num_gpus=num_gpus,
             memory=self.memory,
             resources=self.ray_resources,
             runtime_env=self.runtime_env,
@@ -425,6 +434,13 @@ class RayDecoratedOperator(DecoratedOperator):
         return results.dashboard_announcer(lambda path: self._publish_link(ti, results, path))
 
     def _publish_link(self, ti: Any, results: RayResults, path: str) -> None:
+        if not results.settings.dashboard_base:
+            self.log.info(
+                "No Ray dashboard link: the address %r names no host; set the connection's "
+                "dashboard_url extra to get one.",
+                results.settings.address,
+            )
+            return
         url = dashboard_url(results.settings.dashboard_base, path)
         self.log.info("Ray dashboard of this task: %s", url)
         try:
@@ -490,4 +506,18 @@ def ray_task(
     )
 
 
-__all__ = ["RayDecoratedOperator", "ray_task"]
+def task(
+    python_callable: Callable | None = None,
+    multiple_outputs: bool | None = None,
+    config: dict[str, Any] | Callable[..., dict[str, Any]] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """astro-provider-ray's spelling: ``from ray_provider.decorators import ray``, then
+    ``@ray.task(config={...})`` (this module is that ``ray``). See ``ray_provider.compat.astro``.
+    """
+    from ray_provider.compat.astro import astro_task
+
+    return astro_task(python_callable, multiple_outputs, config, **kwargs)
+
+
+__all__ = ["RayDecoratedOperator", "ray_task", "task"]

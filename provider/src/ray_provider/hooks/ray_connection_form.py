@@ -74,6 +74,16 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         ),
         "schema": {"type": ["integer", "null"], "minimum": 1, "maximum": 65535},
     },
+    "num_cpus": {
+        "label": "Default num_cpus",
+        "description": "CPUs of every @task.ray task of this connection that sets none (else 1).",
+        "schema": {"type": ["number", "null"], "minimum": 0},
+    },
+    "num_gpus": {
+        "label": "Default num_gpus",
+        "description": "GPUs of every @task.ray task of this connection that sets none.",
+        "schema": {"type": ["number", "null"], "minimum": 0},
+    },
     "dashboard_url": {
         "label": "Ray dashboard URL",
         "description": (

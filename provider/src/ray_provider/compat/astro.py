@@ -1,0 +1,202 @@
+"""astro-provider-ray's spellings, so its users' DAGs run here unchanged.
+
+That provider (import name ``ray_provider`` too) was deprecated in 2026-07. Its DAGs use
+``from ray_provider.decorators import ray`` with ``@ray.task(config={...})`` (or a callable that
+returns the config), and ``SubmitRayJob`` / ``SetupRayCluster`` / ``DeleteRayCluster`` from
+``ray_provider.operators``. Here ``@ray.task`` is ``@task.ray`` with the config's keys turned
+into its arguments, and, where astro-provider-ray had a known bug, the right thing happens:
+
+- the function's return value comes back (its issue #127: values never returned), through the
+  Ray object store like every ``@task.ray`` result;
+- the function travels pickled, not as source text cut out of the DAG file, so helpers,
+  closures and other decorators work;
+- ``ray.init()`` at the top of the function (it ran as a job's driver there) is harmless.
+
+Keys that only make sense for a job or a cluster are refused with the replacement named, not
+silently ignored. The mapping is one table (``CONFIG_KEYS``) that the README's migration section
+describes.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk.bases.decorator import task_decorator_factory
+
+from ray_provider.decorators.options import ray_options
+from ray_provider.decorators.ray import RayDecoratedOperator
+from ray_provider.exceptions import RayArgumentError
+from ray_provider.runtime.driver_style import tolerate_ray_init
+
+log = logging.getLogger(__name__)
+
+# astro-provider-ray's config key -> the @task.ray argument it becomes.
+CONFIG_KEYS: dict[str, str] = {
+    "conn_id": "ray_conn_id",
+    "runtime_env": "runtime_env",
+    "num_cpus": "num_cpus",
+    "num_gpus": "num_gpus",
+    "memory": "memory",
+    "resources": "resources",
+}
+# Keys about how the job was waited for: the function's Ray task is waited for and its output
+# shown live whatever they say, so they are accepted and have nothing to change.
+WAIT_KEYS = frozenset({"fetch_logs", "wait_for_completion", "poll_interval"})
+# Keys of a job or of a per-run cluster, refused with what to use instead.
+REFUSED_KEYS: dict[str, str] = {
+    "entrypoint": "a command runs as a Ray job with RaySubmitJobOperator(entrypoint=...) (or "
+    "ray_provider.operators.SubmitRayJob); @ray.task runs the decorated function itself",
+    "ray_cluster_yaml": "per-run clusters from a RayCluster YAML (SetupRayCluster) are not "
+    "available yet; point conn_id at a running cluster (the Helm chart's KubeRay cluster)",
+    "update_if_exists": "it belongs to ray_cluster_yaml (per-run clusters, not available yet)",
+    "kuberay_version": "it belongs to ray_cluster_yaml (per-run clusters, not available yet)",
+    "gpu_device_plugin_yaml": "it belongs to ray_cluster_yaml (per-run clusters, not "
+    "available yet); the chart's GPU worker group uses the cluster's device plugin",
+    "xcom_task_key": "it reads the dashboard URL SetupRayCluster pushed (per-run clusters, not "
+    "available yet); the connection's host or dashboard_url extra names the cluster",
+}
+TIMEOUT_KEY = "job_timeout_seconds"
+
+
+def translate_config(config: dict[str, Any], label: str) -> dict[str, Any]:
+    """``@task.ray`` arguments from an astro-provider-ray ``config`` dict."""
+    if not isinstance(config, dict):
+        raise RayArgumentError(
+            f"{label}: config={config!r}: expected a dict, or a callable that returns one."
+        )
+    arguments: dict[str, Any] = {}
+    for key, value in config.items():
+        if key in CONFIG_KEYS:
+            arguments[CONFIG_KEYS[key]] = value
+        elif key in REFUSED_KEYS:
+            raise RayArgumentError(
+                f"{label}: config[{key!r}] is not supported here: {REFUSED_KEYS[key]}."
+            )
+        elif key not in WAIT_KEYS and key != TIMEOUT_KEY:
+            known = sorted([*CONFIG_KEYS, *WAIT_KEYS, TIMEOUT_KEY])
+            raise RayArgumentError(
+                f"{label}: config[{key!r}] is not a key of astro-provider-ray's @ray.task; "
+                f"known keys: {', '.join(known)}."
+            )
+    # Its defaults meant "none": memory=1 byte / 0 and num_gpus=0.
+    if arguments.get("memory") in (0, 1):
+        arguments["memory"] = None
+    if arguments.get("num_gpus") == 0:
+        arguments["num_gpus"] = None
+    if arguments.get("ray_conn_id") == "":
+        arguments.pop("ray_conn_id")
+    return arguments
+
+
+def config_timeout(config: dict[str, Any]) -> timedelta | None:
+    """``job_timeout_seconds`` as an execution timeout (0 or absent: none)."""
+    seconds = config.get(TIMEOUT_KEY)
+    if seconds in (None, 0):
+        return None
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+        raise RayArgumentError(
+            f"config[{TIMEOUT_KEY!r}]={seconds!r}: expected a number of seconds >= 0."
+        )
+    return timedelta(seconds=seconds)
+
+
+class AstroRayTaskOperator(RayDecoratedOperator):
+    """``@ray.task(config=...)``: ``@task.ray`` configured by astro-provider-ray's config.
+
+    :param config: the config dict, or a callable returning it at run time; the callable is
+        given ``context`` and the task's own arguments it names.
+    """
+
+    custom_operator_name = "@ray.task"
+
+    def __init__(
+        self, *, config: dict[str, Any] | Callable[..., dict[str, Any]] | None = None, **kwargs: Any
+    ) -> None:
+        label = f"Task {kwargs.get('task_id')!r}"
+        config = {} if config is None else config
+        self._config_factory = config if callable(config) else None
+        self._init_kwargs = dict(kwargs)
+        if not callable(config):
+            kwargs = {**translate_config(config, label), **kwargs}
+            timeout = config_timeout(config)
+            if timeout is not None:
+                kwargs.setdefault("execution_timeout", timeout)
+        super().__init__(**kwargs)
+
+    def execute(self, context: Any) -> Any:
+        if self._config_factory is not None:
+            self._apply(self._build_config(context))
+        return super().execute(context)
+
+    def remote_callable(self) -> Callable:
+        return tolerate_ray_init(self.python_callable)
+
+    def _build_config(self, context: Any) -> dict[str, Any]:
+        factory = self._config_factory
+        assert factory is not None
+        wanted = inspect.signature(factory).parameters
+        arguments: dict[str, Any] = {}
+        for name, parameter in wanted.items():
+            if name == "context":
+                arguments[name] = context
+            elif name in self._init_kwargs:
+                arguments[name] = self._init_kwargs[name]
+            elif parameter.kind is parameter.VAR_KEYWORD:
+                continue
+        config = factory(**arguments)
+        if not isinstance(config, dict):
+            raise RayArgumentError(
+                f"Task {self.task_id!r}: its config callable returned {type(config).__name__}, "
+                "not a dict."
+            )
+        return config
+
+    def _apply(self, config: dict[str, Any]) -> None:
+        """A config built at run time: the same translation, onto this task's arguments."""
+        arguments = translate_config(config, f"Task {self.task_id!r}")
+        if config_timeout(config) is not None:
+            self.log.warning(
+                "config[%r] from a callable cannot change this try's timeout any more; set "
+                "execution_timeout on the task instead",
+                TIMEOUT_KEY,
+            )
+        ray_options(
+            name="validation",
+            num_cpus=arguments.get("num_cpus"),
+            num_gpus=arguments.get("num_gpus"),
+            memory=arguments.get("memory"),
+            resources=arguments.get("resources"),
+            runtime_env=arguments.get("runtime_env"),
+            connection_runtime_env={},
+        )
+        self.ray_conn_id = arguments.get("ray_conn_id", self.ray_conn_id)
+        self.num_cpus = arguments.get("num_cpus", self.num_cpus)
+        self.num_gpus = arguments.get("num_gpus", self.num_gpus)
+        self.memory = arguments.get("memory", self.memory)
+        self.ray_resources = arguments.get("resources", self.ray_resources)
+        self.runtime_env = arguments.get("runtime_env", self.runtime_env)
+
+
+def astro_task(
+    python_callable: Callable | None = None,
+    multiple_outputs: bool | None = None,
+    config: dict[str, Any] | Callable[..., dict[str, Any]] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """``@ray.task(config=...)`` of astro-provider-ray (see the module docstring)."""
+    if multiple_outputs:
+        raise RayArgumentError(
+            "@ray.task does not support multiple_outputs=True: the result stays in Ray as one "
+            "object. Return a dict and index it in the consumer instead."
+        )
+    return task_decorator_factory(
+        python_callable=python_callable,
+        multiple_outputs=False,
+        decorated_operator_class=AstroRayTaskOperator,
+        config=config,
+        **kwargs,
+    )
