@@ -1,11 +1,13 @@
-"""Platform check and example: a deferrable training that logs as it goes, and mapped shards.
+"""Platform check and example: a deferrable training that logs as it goes, mapped shards, a job.
 
-make_shards -> score_shard (mapped, one task per shard) -> train (deferrable) -> report.
+make_shards -> score_shard (mapped, one task per shard) -> train (deferrable) -> report, and
+beside them ``summarize_job``, a Ray job (``RaySubmitJobOperator``) through the head's Jobs API.
 ``make_shards`` returns the shards as one list that stays in Ray; ``score_shard.expand()``
 maps over it (Airflow learns the number of shards from one small reference per item, and each
 mapped task reads only its shard from the object store). ``train`` waits in the triggerer
 (``deferrable=True``: no worker slot held while Ray works) and prints one line per round,
-which reaches the task log while it runs. ``report`` fails unless every shard was scored.
+which reaches the task log while it runs. ``report`` fails unless every shard was scored and
+the job's JSON result (its last log line) names the cluster's CPUs.
 `make e2e` runs it on the cluster (the ``operations`` check).
 """
 
@@ -15,7 +17,18 @@ import os
 
 from airflow.sdk import Param, dag, task
 
+from ray_provider.operators import RaySubmitJobOperator
+
 RAY_CONN_ID = os.environ.get("HIGGS_RAY_CONN_ID", "ray_default")
+# The job's driver: a few Ray tasks, one line per step, its answer as JSON on the last line.
+JOB_PROGRAM = """
+import json, ray
+ray.init()
+for step in range(1, 4):
+    print(f"job step {step}", flush=True)
+total = sum(ray.get([ray.remote(lambda x: x * x).remote(i) for i in range(10)]))
+print(json.dumps({"total": total, "cpus": ray.cluster_resources().get("CPU", 0)}))
+"""
 
 
 @dag(
@@ -53,14 +66,24 @@ def ray_operations_check():
             time.sleep(1)  # a stand-in for a round of real work
         return {"shards": len(scores), "loss": loss}
 
+    summarize_job = RaySubmitJobOperator(
+        task_id="summarize_job",
+        ray_conn_id=RAY_CONN_ID,
+        entrypoint=f"python -c '{JOB_PROGRAM}'",
+        result="last_line",
+        deferrable=True,
+    )
+
     @task
-    def report(result, params=None):
+    def report(result, job, params=None):
         if result["shards"] != params["shards"]:
             raise ValueError(f"{result['shards']} shards scored, expected {params['shards']}")
-        print(f"trained on {result['shards']} shards, loss {result['loss']:.4f}")
+        if job["total"] != 285 or not job["cpus"]:
+            raise ValueError(f"the Ray job answered {job!r}")
+        print(f"trained on {result['shards']} shards, loss {result['loss']:.4f}; job: {job}")
         return result
 
-    report(train(score_shard.expand(shard=make_shards())))
+    report(train(score_shard.expand(shard=make_shards())), summarize_job.output)
 
 
 ray_operations_check()

@@ -239,7 +239,8 @@ class RayHead:
             conn["password"] = self.token
         if self.dashboard_port:
             # Links and the Jobs API go to the dashboard's real port, not the usual 8265.
-            extra = {"dashboard_url": f"http://127.0.0.1:{self.dashboard_port}", **(extra or {})}
+            dashboard = f"http://127.0.0.1:{self.dashboard_port}"
+            extra = {"dashboard_url": dashboard, "jobs_api_url": dashboard, **(extra or {})}
         if extra:
             conn["extra"] = extra
         return json.dumps(conn)

@@ -257,7 +257,11 @@ check_operations() {
     die "operations: train did not defer (is the triggerer running? kubectl --context $(kube_context) -n $NAMESPACE get deploy $AIRFLOW_RELEASE-triggerer)"
   grep -q '\[ray stdout\] \[5\] loss=' <<<"$out" || die "operations: the training's rounds are not in the train task's log"
   grep -o '"event":"\[ray stdout\] \[[0-9]\] loss=[^"]*' <<<"$out" | sed 's/^"event":"/  log: /'
-  log "operations: mapped over a Ray list and trained in the triggerer"
+  out="$(task_log "$dag" "$run_id" summarize_job)"
+  grep -q '\[ray job\] job step 3' <<<"$out" ||
+    die "operations: the Ray job's lines are not in the summarize_job task's log (Jobs API on the head's port 8265 reachable from Airflow?)"
+  grep -o '"event":"\[ray job\] job step [0-9]' <<<"$out" | sed 's/^"event":"/  log: /'
+  log "operations: mapped over a Ray list, trained in the triggerer, ran a Ray job"
 }
 
 check_logs() {

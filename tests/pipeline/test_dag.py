@@ -57,3 +57,5 @@ def test_the_operations_check_dag_maps_and_defers():
     assert dag.get_task("train").deferrable is True
     assert dag.get_task("score_shard").is_mapped
     assert dag.get_task("make_shards").deferrable is False
+    job = dag.get_task("summarize_job")
+    assert type(job).__name__ == "RaySubmitJobOperator" and job.result == "last_line"

@@ -214,6 +214,22 @@ def test_a_dashboard_host_gives_the_links_and_the_client_address():
         "my_ray",
     )
     assert explicit.dashboard_base == "https://ray.example.com"
+    # The Jobs API is that URL too: Airflow reaches the dashboard it was given.
+    assert settings.jobs_api_base == explicit.jobs_api_base == "http://head:8265"
+
+
+def test_the_jobs_api_is_the_dashboard_as_airflow_reaches_it_not_as_a_browser_does():
+    conn = connection(
+        host="ray://ray-head.ns.svc:10001", extra={"dashboard_url": "http://localhost:8265"}
+    )
+    settings = settings_from_connection(conn, "my_ray")
+    assert settings.dashboard_base == "http://localhost:8265"
+    assert settings.jobs_api_base == "http://ray-head.ns.svc:8265"
+    conn.extra_dejson["jobs_api_url"] = "http://ray-jobs.internal:8265/"
+    assert settings_from_connection(conn, "my_ray").jobs_api_base == "http://ray-jobs.internal:8265"
+    conn.extra_dejson["jobs_api_url"] = "ray-jobs:8265"
+    with pytest.raises(RayConnectionConfigError, match=r"'jobs_api_url'.*Airflow workers"):
+        settings_from_connection(conn, "my_ray")
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,7 @@ from ray_provider.exceptions import (
     RayUnreachableError,
     RayVersionMismatchError,
 )
+from ray_provider.runtime.client_handshake import CLIENT_HANDSHAKE_ATTEMPTS, init_with_retries
 
 log = logging.getLogger(__name__)
 
@@ -240,33 +241,18 @@ def connect(settings: RaySettings) -> None:
     log.info("Connected to Ray at %s (namespace %s)", target, settings.namespace)
 
 
-# The Ray Client server sometimes fails a handshake while it reaps the server process of an
-# earlier client ("Initialization failure from server"); a new attempt then succeeds.
-CLIENT_HANDSHAKE_ATTEMPTS = 3
-
-
 def _init_with_retries(target: str, settings: RaySettings) -> None:
     attempts = CLIENT_HANDSHAKE_ATTEMPTS if settings.mode in ("client", "builder") else 1
-    for attempt in range(1, attempts + 1):
-        try:
-            ray.init(
-                address=target,
-                namespace=settings.namespace,
-                log_to_driver=False,
-                logging_level=logging.WARNING,
-            )
-            return
-        except (ConnectionError, RuntimeError, TimeoutError) as exc:
-            transient = "Initialization failure from server" in str(exc)
-            if not transient or attempt == attempts:
-                raise _translate_init_error(exc, settings) from exc
-            log.warning(
-                "Ray Client handshake failed (attempt %d/%d), retrying: %s",
-                attempt,
-                attempts,
-                str(exc).splitlines()[0],
-            )
-            time.sleep(attempt)
+    try:
+        init_with_retries(
+            target,
+            attempts=attempts,
+            namespace=settings.namespace,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+        )
+    except (ConnectionError, RuntimeError, TimeoutError) as exc:
+        raise _translate_init_error(exc, settings) from exc
 
 
 def disconnect() -> None:

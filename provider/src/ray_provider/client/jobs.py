@@ -58,16 +58,16 @@ class JobOutcome:
 
 
 def jobs_api_address(settings: RaySettings) -> str:
-    """Where the Jobs API of the connection's cluster answers (the dashboard)."""
-    if settings.mode == "builder" and not settings.dashboard_url:
+    """Where the Jobs API of the connection's cluster answers (the dashboard, seen from here)."""
+    if settings.jobs_api_base:
+        return settings.jobs_api_base
+    if settings.mode == "builder":
         # A managed service's module resolves its own Jobs API (Ray's anyscale:// support).
         return settings.address
-    if not settings.dashboard_base:
-        raise RayConnectionConfigError(
-            f"Connection {settings.conn_id!r}: no Ray dashboard URL for the Jobs API. Set the "
-            "connection's dashboard_url extra (e.g. http://ray-head:8265)."
-        )
-    return settings.dashboard_base
+    raise RayConnectionConfigError(
+        f"Connection {settings.conn_id!r}: no Ray Jobs API URL. Set the connection's "
+        "jobs_api_url extra (e.g. http://ray-head:8265)."
+    )
 
 
 class RayJobs:

@@ -69,6 +69,10 @@ class RaySettings:
     # The Ray dashboard as a person's browser reaches it (extra ``dashboard_url``); empty:
     # derived from the address (``dashboard_base``).
     dashboard_url: str = ""
+    # The Ray Jobs API as this process reaches it (extra ``jobs_api_url``); empty: the
+    # address's host on the dashboard port. Not ``dashboard_url``: that is a browser's view
+    # (``http://localhost:8265`` through a port-forward), which a pod may not reach.
+    jobs_api_url: str = ""
     # Resources of every task of this connection that does not set its own (extras
     # ``num_cpus``/``num_gpus``, or the 2021 spelling ``num_cpu``/``num_gpu``).
     default_num_cpus: float | None = None
@@ -85,6 +89,15 @@ class RaySettings:
             return f"http://{host}:{DEFAULT_DASHBOARD_PORT}" if host else ""
         host = self.host_port[0]
         return f"http://{host}:{DEFAULT_DASHBOARD_PORT}"
+
+    @property
+    def jobs_api_base(self) -> str:
+        """The Jobs API: the extra, else the address's host on port 8265 ("" if it has none)."""
+        if self.jobs_api_url:
+            return self.jobs_api_url.rstrip("/")
+        if self.mode == "builder":
+            return ""
+        return f"http://{self.host_port[0]}:{DEFAULT_DASHBOARD_PORT}"
 
     @property
     def mode(self) -> Mode:
@@ -222,12 +235,13 @@ def _port(extra: dict[str, Any], name: str, default: int, conn_id: str) -> int:
     return port
 
 
-def _dashboard_url(extra: dict[str, Any], conn_id: str) -> str:
-    raw = str(extra.get("dashboard_url") or "").strip()
+def _http_url(extra: dict[str, Any], name: str, conn_id: str) -> str:
+    raw = str(extra.get(name) or "").strip()
     if raw and not raw.startswith(("http://", "https://")):
+        seen_by = "your browser" if name == "dashboard_url" else "the Airflow workers"
         raise RayConnectionConfigError(
-            f"Connection {conn_id!r}, extra field 'dashboard_url': {raw!r} is not an http(s) "
-            "URL. Give the Ray dashboard as your browser reaches it, e.g. "
+            f"Connection {conn_id!r}, extra field {name!r}: {raw!r} is not an http(s) URL. "
+            f"Give the Ray dashboard as {seen_by} reach it, e.g. "
             f"'http://ray.example.com:{DEFAULT_DASHBOARD_PORT}', or remove the field to derive it "
             "from the address."
         )
@@ -300,7 +314,7 @@ def settings_from_connection(conn: Any | None, conn_id: str) -> RaySettings:
         token = conn.password or None
         if (host or "").strip().lower().startswith(tuple(f"{s}://" for s in _DASHBOARD_SCHEMES)):
             # The host is the dashboard itself: links and the Jobs API go there.
-            extra = {"dashboard_url": host.strip(), **extra}
+            extra = {"dashboard_url": host.strip(), "jobs_api_url": host.strip(), **extra}
     if override:
         address = normalize_address(override, field_name=f"{ADDRESS_OVERRIDE_ENV} (environment)")
     return RaySettings(
@@ -319,7 +333,8 @@ def settings_from_connection(conn: Any | None, conn_id: str) -> RaySettings:
             extra, "pending_timeout_seconds", DEFAULT_PENDING_TIMEOUT, conn_id
         ),
         local_port=_port(extra, "local_port", DEFAULT_GCS_PORT, conn_id),
-        dashboard_url=_dashboard_url(extra, conn_id),
+        dashboard_url=_http_url(extra, "dashboard_url", conn_id),
+        jobs_api_url=_http_url(extra, "jobs_api_url", conn_id),
         default_num_cpus=_task_default(extra, "num_cpus", conn_id),
         default_num_gpus=_task_default(extra, "num_gpus", conn_id),
     )

@@ -74,6 +74,14 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         ),
         "schema": {"type": ["integer", "null"], "minimum": 1, "maximum": 65535},
     },
+    "jobs_api_url": {
+        "label": "Ray Jobs API URL",
+        "description": (
+            "The dashboard as Airflow's workers reach it, for RaySubmitJobOperator "
+            "(default: the address's host on port 8265)."
+        ),
+        "schema": {"type": ["string", "null"], "format": "url"},
+    },
     "num_cpus": {
         "label": "Default num_cpus",
         "description": "CPUs of every @task.ray task of this connection that sets none (else 1).",
