@@ -11,7 +11,11 @@
 #   logs       task logs outlive pods: after the scheduler pod is replaced, the HIGGS run's
 #              train_model log is read back from the store's logs bucket (remote logging), with
 #              the trainer's live output and the task's "Ray dashboard" link in it (needs higgs)
-# E2E_CHECKS picks some of them (default: all five, in that order). Exits non-zero on the first
+#   bundle     DAGs from Git: a repository served inside the cluster becomes a GitDagBundle
+#              (airflow.dagBundles.git, helm upgrade), and its @task.ray DAG, whose helper
+#              package exists only in the bundle's checkout, runs on Ray; then the chart's
+#              values are put back
+# E2E_CHECKS picks some of them (default: all six, in that order). Exits non-zero on the first
 # check that fails, with the command that shows why.
 set -euo pipefail
 # shellcheck source=charts/scripts/lib.sh
@@ -22,7 +26,7 @@ check_images_mode
 check_prerequisites "$CLUSTER" kubectl
 cluster_exists 2>/dev/null || die "no $CLUSTER cluster '$CLUSTER_NAME': run 'make up' first."
 
-CHECKS="${E2E_CHECKS:-higgs head-loss netpol operations logs}"
+CHECKS="${E2E_CHECKS:-higgs head-loss netpol operations logs bundle}"
 TIMEOUT="${E2E_TIMEOUT:-1800}"
 MIN_AUC="${E2E_MIN_AUC:-0.7}"
 STAMP="$(date -u +%Y%m%dT%H%M%S)"
@@ -283,6 +287,95 @@ check_logs() {
   log "logs: the HIGGS run's task log survived the scheduler pod ($old -> $new), read from the store"
 }
 
+# Roll Airflow's Deployments (they read the connections Secret at start) and wait for them.
+restart_airflow() {
+  kc -n "$NAMESPACE" rollout restart deploy -l "release=$AIRFLOW_RELEASE" >/dev/null
+  local deploy
+  for deploy in $(kc -n "$NAMESPACE" get deploy -l "release=$AIRFLOW_RELEASE" -o name); do
+    kc -n "$NAMESPACE" rollout status "$deploy" --timeout=600s >/dev/null
+  done
+}
+
+# The bundle's DAG: the same files tests/airflow/test_git_bundle.py commits to a local repository.
+BUNDLE_SOURCE="$ROOT/tests/airflow/git_bundle"
+BUNDLE_SERVER="e2e-git-dags"
+
+check_bundle() {
+  local work repo url image out
+  work="$(mktemp -d)"
+  repo="$work/dags.git"
+  url="http://$BUNDLE_SERVER.$NAMESPACE.svc:8000/dags.git"
+  log "bundle: committing $BUNDLE_SOURCE to a repository served in the cluster at $url"
+  cp -r "$BUNDLE_SOURCE" "$work/src"
+  find "$work/src" -name __pycache__ -prune -exec rm -rf {} +
+  git -C "$work/src" -c init.defaultBranch=main init -q
+  git -C "$work/src" add --all
+  git -C "$work/src" -c user.name=e2e -c user.email=e2e@ray-platform.invalid commit -qm "DAGs for the bundle check"
+  git clone -q --bare "$work/src" "$repo"
+  git -C "$repo" update-server-info  # served as files: git's "dumb" HTTP protocol
+  tar -czf "$work/dags.tgz" -C "$work" dags.git
+  image="$(kc -n "$NAMESPACE" get "deploy/$AIRFLOW_RELEASE-scheduler" -o jsonpath='{.spec.template.spec.containers[0].image}')"
+  kc -n "$NAMESPACE" delete configmap "$BUNDLE_SERVER" --ignore-not-found >/dev/null
+  kc -n "$NAMESPACE" create configmap "$BUNDLE_SERVER" --from-file=dags.tgz="$work/dags.tgz" >/dev/null
+  rm -rf "$work"
+  kc -n "$NAMESPACE" apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: $BUNDLE_SERVER, labels: {app: $BUNDLE_SERVER}}
+spec:
+  securityContext: {runAsNonRoot: true, runAsUser: 50000, seccompProfile: {type: RuntimeDefault}}
+  containers:
+    - name: http
+      image: $image
+      command: [sh, -c, "tar -xzf /repo/dags.tgz -C /srv && exec python -m http.server 8000 --directory /srv"]
+      ports: [{containerPort: 8000}]
+      readinessProbe: {httpGet: {path: /dags.git/HEAD, port: 8000}, periodSeconds: 2}
+      securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
+      resources: {requests: {cpu: 10m, memory: 64Mi}, limits: {memory: 256Mi}}
+      volumeMounts: [{name: repo, mountPath: /repo}, {name: srv, mountPath: /srv}]
+  volumes:
+    - {name: repo, configMap: {name: $BUNDLE_SERVER}}
+    - {name: srv, emptyDir: {}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: $BUNDLE_SERVER}
+spec:
+  selector: {app: $BUNDLE_SERVER}
+  ports: [{port: 8000, targetPort: 8000}]
+YAML
+  kc -n "$NAMESPACE" wait --for=condition=Ready "pod/$BUNDLE_SERVER" --timeout=300s >/dev/null
+  log "bundle: helm upgrade $RELEASE with airflow.dagBundles.git (repoUrl $url), then Airflow restarts"
+  hc upgrade "$RELEASE" "$CHART" -n "$NAMESPACE" --reuse-values --wait --timeout 10m \
+    --set airflow.dagBundles.git.enabled=true --set-string "airflow.dagBundles.git.repoUrl=$url" \
+    --set-string airflow.dagBundles.git.subdir=dags >/dev/null
+  restart_airflow
+  local run_id="e2e_bundle__$STAMP"
+  trigger git_bundle_ray "$run_id" '{}'
+  follow git_bundle_ray "$run_id"
+  out="$(task_result git_bundle_ray "$run_id" report)"
+  grep -q '"mark": "computed by git_bundle_helpers"' <<<"$out" ||
+    die "bundle: git_bundle_ray's report is $out, not the bundle helper's value"
+  echo "  report: $out"
+  out="$(in_scheduler <<'PY'
+from airflow.models import DagModel
+from airflow.utils.session import create_session
+
+with create_session() as session:
+    print(session.query(DagModel.bundle_name).filter_by(dag_id="git_bundle_ray").scalar())
+PY
+)"
+  [[ "$out" == git-dags ]] || die "bundle: git_bundle_ray came from bundle '$out', not git-dags"
+  log "bundle: putting the chart's values back (no Git bundle) and removing the server"
+  hc upgrade "$RELEASE" "$CHART" -n "$NAMESPACE" --reuse-values --wait --timeout 10m \
+    --set airflow.dagBundles.git.enabled=false --set-string airflow.dagBundles.git.repoUrl= \
+    --set-string airflow.dagBundles.git.subdir= >/dev/null
+  restart_airflow
+  kc -n "$NAMESPACE" delete "pod/$BUNDLE_SERVER" "service/$BUNDLE_SERVER" "configmap/$BUNDLE_SERVER" \
+    --ignore-not-found >/dev/null
+  log "bundle: a @task.ray DAG from a Git bundle ran on Ray, its helper package sent by value"
+}
+
 for check in $CHECKS; do
   case "$check" in
     higgs) check_higgs ;;
@@ -290,7 +383,8 @@ for check in $CHECKS; do
     netpol) check_netpol ;;
     operations) check_operations ;;
     logs) check_logs ;;
-    *) die "unknown E2E_CHECKS entry '$check' (known: higgs head-loss netpol operations logs)" ;;
+    bundle) check_bundle ;;
+    *) die "unknown E2E_CHECKS entry '$check' (known: higgs head-loss netpol operations logs bundle)" ;;
   esac
 done
 log "e2e: all checks passed ($CHECKS)"

@@ -184,7 +184,7 @@ def test_a_git_bundle_needs_a_repository(helm):
             {"repoUrl": "https://user:ghp_secret@github.com/o/r.git"},
             "/airflow/dagBundles/git/repoUrl",
         ),
-        ({"repoUrl": "http://github.com/o/r.git"}, "/airflow/dagBundles/git/repoUrl"),
+        ({"repoUrl": "ssh://github.com/o/r.git"}, "/airflow/dagBundles/git/repoUrl"),
         ({"name": "dags-folder"}, "/airflow/dagBundles/git/name"),
         ({"refreshInterval": -1}, "/airflow/dagBundles/git/refreshInterval"),
         ({"trackingRef": ""}, "/airflow/dagBundles/git/trackingRef"),
@@ -197,3 +197,12 @@ def test_schema_rejects_a_wrong_git_value_with_its_path(helm, tmp_path, git, exp
     assert result.returncode != 0
     assert "values don't meet the specifications of the schema" in result.stderr
     assert expected in result.stderr, result.stderr
+
+
+def test_a_token_is_never_sent_over_plain_http(helm, tmp_path):
+    url = "http://git-dags.airflow-ray.svc:8000/dags.git"
+    public = connections(render(helm, *git_values(tmp_path, repoUrl=url)))
+    assert json.loads(public["AIRFLOW_CONN_GIT_DAGS"]) == {"conn_type": "git", "host": url}
+    result = run_helm(helm, *git_values(tmp_path, repoUrl=url, existingSecret="dag-repo"))
+    assert result.returncode != 0
+    assert "never sent unencrypted" in result.stderr
