@@ -287,11 +287,12 @@ check_logs() {
   log "logs: the HIGGS run's task log survived the scheduler pod ($old -> $new), read from the store"
 }
 
-# Roll Airflow's Deployments (they read the connections Secret at start) and wait for them.
+# Roll Airflow's Deployments (they read the connections Secret at start) one after the other:
+# all at once, each one's surge pod waited for CPU the old pods still held (kind, 2026-12-03).
 restart_airflow() {
-  kc -n "$NAMESPACE" rollout restart deploy -l "release=$AIRFLOW_RELEASE" >/dev/null
   local deploy
   for deploy in $(kc -n "$NAMESPACE" get deploy -l "release=$AIRFLOW_RELEASE" -o name); do
+    kc -n "$NAMESPACE" rollout restart "$deploy" >/dev/null
     kc -n "$NAMESPACE" rollout status "$deploy" --timeout=600s >/dev/null
   done
 }

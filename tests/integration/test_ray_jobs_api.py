@@ -53,7 +53,7 @@ def test_the_shipped_job_programs_run_and_answer(settings, module, source):
     submission_id = f"test-{module.rsplit('.', 1)[-1]}-{free_port()}"
     entrypoint, env_vars = f"python -c {shlex.quote(program)}", None
     if source == "file":
-        entrypoint, env_vars = wrap_entrypoint(entrypoint, submission_id)
+        entrypoint, env_vars = wrap_entrypoint(entrypoint)
     outcome, lines = run_job(RayJobs(settings), entrypoint, submission_id, env_vars)
     assert outcome.status == "SUCCEEDED", lines
     last = next(line for line in reversed(outcome.tail) if line.strip())

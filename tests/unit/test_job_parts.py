@@ -41,27 +41,40 @@ def test_the_result_line_is_taken_out_of_the_log_even_after_an_unfinished_line()
     assert log.last_line == "last words"
 
 
-def run_wrapped(tmp_path, command: str, write: str | None) -> subprocess.CompletedProcess:
-    entrypoint, env = wrap_entrypoint(command, "test-1")
-    env = {**env, "RAY_JOB_RESULT_FILE": str(tmp_path / "result.json"), "PATH": "/usr/bin:/bin"}
-    if write is not None:
-        (tmp_path / "result.json").write_text(write)
+def run_wrapped(tmp_path, command: str) -> subprocess.CompletedProcess:
+    entrypoint, env = wrap_entrypoint(command)
+    env = {**env, "PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path)}
     return subprocess.run(entrypoint, shell=True, env=env, capture_output=True, text=True)
 
 
 def test_the_wrapper_prints_the_result_file_and_keeps_the_exit_status(tmp_path):
-    done = run_wrapped(tmp_path, "echo 'it''s done'; exit 3", '{"auc": 0.91}')
+    write = """echo '{"auc": 0.91}' > "$RAY_JOB_RESULT_FILE"; """
+    done = run_wrapped(tmp_path, write + "echo 'it''s done $HOME'; exit 3")
     assert done.returncode == 3
     lines = done.stdout.splitlines()
-    assert lines[0] == "its done"
+    assert lines[0] == "its done $HOME"
     value = parse_result("file", result_line=lines[-1], last_line=None, job_id="j")
     assert value == {"auc": 0.91}
-    assert not (tmp_path / "result.json").exists()
+    # The file was made by mktemp in TMPDIR, and is gone.
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_wrapper_prints_nothing_without_a_result_file(tmp_path):
-    done = run_wrapped(tmp_path, "echo only output", None)
+    done = run_wrapped(tmp_path, "echo only output")
     assert done.returncode == 0 and done.stdout == "only output\n"
+
+
+def test_long_lines_are_passed_on_in_pieces_and_an_oversized_result_is_refused():
+    from ray_provider.client.job_log import MAX_LINE_CHARS
+
+    lines: list[str] = []
+    log = JobLog(lines.append)
+    log.feed("x" * (2 * MAX_LINE_CHARS + 10))
+    assert [len(line) for line in lines] == [MAX_LINE_CHARS, MAX_LINE_CHARS]
+    log.feed("\n" + RESULT_MARKER + "A" * (RESULT_LIMIT_BYTES * 2) + "\n")
+    log.close()
+    with pytest.raises(RayJobResultError, match="more than the 65,536"):
+        parse_result("file", result_line=log.result_line, last_line=None, job_id="j")
 
 
 @pytest.mark.parametrize(
@@ -80,8 +93,8 @@ def test_a_bad_result_says_what_the_job_left(source, line, last, message):
         parse_result(source, result_line=line, last_line=last, job_id="j")
 
 
-def test_submission_ids_are_per_try_and_readable(monkeypatch):
-    from ray_provider.operators.ray_job import job_submission_id
+def test_submission_ids_are_readable_and_new_every_time(monkeypatch):
+    from ray_provider.operators.ray_job import new_submission_id, submission_id_prefix
 
     monkeypatch.delenv("AIRFLOW__RAY_PROVIDER__DEPLOYMENT_KEY", raising=False)
     ti = SimpleNamespace(
@@ -91,11 +104,13 @@ def test_submission_ids_are_per_try_and_readable(monkeypatch):
         map_index=2,
         try_number=1,
     )
-    first = job_submission_id(ti)
-    assert first.startswith("airflow_unkeyed_higgs_train-model_2_") and first.endswith("_try1")
-    assert job_submission_id(ti, 2) == first[: -len("try1")] + "try2"
+    first = new_submission_id(ti)
+    assert first.startswith("airflow_unkeyed_higgs_train-model_2_") and "_try1_" in first
+    # A run made again with the same id gets a new job id (Ray refuses a used one).
+    assert new_submission_id(ti) != first
+    assert first.startswith(submission_id_prefix(ti))
     other_run = SimpleNamespace(**{**vars(ti), "run_id": "manual__2026-12-04T10:00"})
-    assert job_submission_id(other_run) != first
+    assert not new_submission_id(other_run).startswith(submission_id_prefix(ti))
 
 
 @pytest.mark.parametrize(

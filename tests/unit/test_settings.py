@@ -271,3 +271,38 @@ def test_astro_provider_rays_connection_form_is_read():
     settings = settings_from_connection(conn, "ray_conn")
     assert settings.address == "ray://head:10001"
     assert settings.dashboard_base == "http://head:8265"
+
+
+def test_ray_url_replaces_the_dashboard_of_the_connection_too(monkeypatch):
+    conn = connection(host="http://a:8265", extra={"dashboard_url": "http://a.example.com"})
+    monkeypatch.setenv("RAY_URL", "ray://b:10001")
+    settings = settings_from_connection(conn, "my_ray")
+    assert settings.address == "ray://b:10001"
+    assert settings.dashboard_base == settings.jobs_api_base == "http://b:8265"
+    monkeypatch.setenv("RAY_URL", "https://b.example.com/ray")
+    settings = settings_from_connection(conn, "my_ray")
+    assert settings.jobs_api_base == "https://b.example.com/ray"
+    # A host RAY_URL replaces is not read at all.
+    monkeypatch.setenv("RAY_URL", "ray://b:10001")
+    assert settings_from_connection(connection(host="head:nope"), "r").address == "ray://b:10001"
+
+
+def test_empty_extras_do_not_hide_the_dashboard_host():
+    conn = connection(
+        host="https://ray.example.com/", extra={"jobs_api_url": "", "dashboard_url": ""}
+    )
+    settings = settings_from_connection(conn, "my_ray")
+    assert settings.jobs_api_base == settings.dashboard_base == "https://ray.example.com"
+
+
+@pytest.mark.parametrize(
+    ("host", "extra"),
+    [
+        ("http://user:pw@head:8265", {}),
+        ("ray://head:10001", {"jobs_api_url": "http://user:pw@head:8265"}),
+    ],
+)
+def test_credentials_in_a_url_are_refused_and_not_echoed(host, extra):
+    with pytest.raises(RayConnectionConfigError, match="password field") as info:
+        settings_from_connection(connection(host=host, extra=extra), "my_ray")
+    assert "pw" not in str(info.value)

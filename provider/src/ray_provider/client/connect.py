@@ -87,16 +87,11 @@ def check_cluster_metadata(host: str, port: int, settings: RaySettings) -> dict:
         )
     except Exception as exc:
         if type(exc).__name__ == "AuthenticationError" or "InvalidAuthToken" in str(exc):
-            hint = (
-                "the connection has no token (its password field is empty)"
-                if not settings.token
-                else "the connection's token (password field) is not the cluster's token"
-            )
             raise RayAuthError(
                 f"The Ray cluster at {settings.address!r} refused the connection "
-                f"{settings.conn_id!r}: token authentication is on and {hint}. Put the "
-                "cluster's token (RAY_AUTH_TOKEN of the head; `ray get-auth-token` prints it) in "
-                "the connection's password field."
+                f"{settings.conn_id!r}: token authentication is on and {settings.token_hint}. "
+                "Put the cluster's token (RAY_AUTH_TOKEN of the head; `ray get-auth-token` prints "
+                "it) in the connection's password field."
             ) from exc
         raise RayUnreachableError(
             f"Ray's GCS at {host}:{port} (connection {settings.conn_id!r}) accepted TCP but did "

@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
-from ray_provider.client.job_result import RESULT_MARKER
+from ray_provider.client.job_result import OVERSIZED, RESULT_LINE_LIMIT, RESULT_MARKER
 
 # Lines of a job's log kept for its task's error message.
 TAIL_LINES = 40
+# A "line" longer than this (a progress bar redrawn with \r, a dumped array) is passed on in
+# pieces of this size, so neither the task log nor a trigger event holds megabytes of one line.
+MAX_LINE_CHARS = max(64 * 1024, RESULT_LINE_LIMIT + 1024)
 
 
 class JobLog:
@@ -40,6 +43,9 @@ class JobLog:
         *complete, self._partial = text.split("\n")
         for line in complete:
             self._line(line.rstrip("\r"))
+        while len(self._partial) > MAX_LINE_CHARS:
+            self._line(self._partial[:MAX_LINE_CHARS])
+            self._partial = self._partial[MAX_LINE_CHARS:]
 
     def close(self) -> None:
         """The log has ended: an unfinished last line is a line too."""
@@ -59,7 +65,8 @@ class JobLog:
         before, marker, result = line.partition(RESULT_MARKER)
         if marker:
             # Printed at the job's exit, after a last line that may have had no newline.
-            self.result_line = marker + result
+            too_long = len(marker) + len(result) > RESULT_LINE_LIMIT
+            self.result_line = marker + (f"{OVERSIZED}{len(result)}" if too_long else result)
             if not before:
                 return
             line = before

@@ -24,35 +24,37 @@ from ray_provider.exceptions import RayJobResultError
 
 ResultFrom = Literal["file", "last_line"]
 RESULT_SOURCES: tuple[str, ...] = ("file", "last_line")
-# The environment variable naming the file a job writes its result to.
+# The environment variable naming the file a job writes its result to (set by the wrapper).
 RESULT_FILE_ENV = "RAY_JOB_RESULT_FILE"
 # The environment variable holding the wrapper script.
 WRAPPER_ENV = "RAY_JOB_RESULT_WRAPPER"
 RESULT_MARKER = "##ray-provider-job-result## "
-# Run as ``sh -c "$RAY_JOB_RESULT_WRAPPER" job ENTRYPOINT``: the entrypoint is ``$1``, run by
-# a shell of its own so that an ``exit`` in it ends only itself.
-WRAPPER_SCRIPT = (
-    'sh -c "$1"\n'
-    "status=$?\n"
-    f'if [ -s "${RESULT_FILE_ENV}" ]; then\n'
-    f"  printf '{RESULT_MARKER}%s\\n' \"$(base64 < \"${RESULT_FILE_ENV}\" | tr -d '\\n')\"\n"
-    f'  rm -f "${RESULT_FILE_ENV}"\n'
-    "fi\n"
-    "exit $status\n"
-)
+# What JobLog keeps instead of a result line too long to be a result.
+OVERSIZED = "!oversized:"
 # A job's result goes to XCom: larger answers belong in the store, not there.
 RESULT_LIMIT_BYTES = 64 * 1024
+# The longest result line that can hold RESULT_LIMIT_BYTES (base64 of it, and the marker).
+RESULT_LINE_LIMIT = len(RESULT_MARKER) + 4 * (RESULT_LIMIT_BYTES // 3 + 1)
+# Run as ``sh -c "$RAY_JOB_RESULT_WRAPPER" job ENTRYPOINT``: the entrypoint is ``$1``, run by
+# a shell of its own so that an ``exit`` in it ends only itself. The result file is made by
+# mktemp (not a predictable name in a shared /tmp). Ray expands ``$NAME`` in environment values
+# it knows, so the wrapper's own names are ones no environment has.
+WRAPPER_SCRIPT = (
+    f'{RESULT_FILE_ENV}="$(mktemp "${{TMPDIR:-/tmp}}/ray-job-result.XXXXXX")" || exit 70\n'
+    f"export {RESULT_FILE_ENV}\n"
+    'sh -c "$1"\n'
+    "_ray_provider_job_exit=$?\n"
+    f'if [ -s "${RESULT_FILE_ENV}" ]; then\n'
+    f"  printf '{RESULT_MARKER}%s\\n' \"$(base64 < \"${RESULT_FILE_ENV}\" | tr -d '\\n')\"\n"
+    "fi\n"
+    f'rm -f "${RESULT_FILE_ENV}"\n'
+    "exit $_ray_provider_job_exit\n"
+)
 
 
-def result_file_path(submission_id: str) -> str:
-    """Where the job writes its result (on the node that runs its entrypoint)."""
-    return f"/tmp/ray-job-result-{submission_id}.json"
-
-
-def wrap_entrypoint(entrypoint: str, submission_id: str) -> tuple[str, dict[str, str]]:
+def wrap_entrypoint(entrypoint: str) -> tuple[str, dict[str, str]]:
     """The wrapped command and the environment variables it needs (see the module docstring)."""
-    env_vars = {RESULT_FILE_ENV: result_file_path(submission_id), WRAPPER_ENV: WRAPPER_SCRIPT}
-    return f'sh -c "${WRAPPER_ENV}" job {shlex.quote(entrypoint)}', env_vars
+    return f'sh -c "${WRAPPER_ENV}" job {shlex.quote(entrypoint)}', {WRAPPER_ENV: WRAPPER_SCRIPT}
 
 
 def parse_result(
@@ -64,10 +66,12 @@ def parse_result(
             raise RayJobResultError(
                 f"Ray job {job_id} ended without writing its result: with result='file' the "
                 f"job writes JSON to the path in ${RESULT_FILE_ENV} (e.g. json.dump(value, "
-                f"open(os.environ[{RESULT_FILE_ENV!r}], 'w'))), on the node of its entrypoint."
+                f"open(os.environ[{RESULT_FILE_ENV!r}], 'w')))."
             )
         encoded = result_line[len(RESULT_MARKER) :].strip()
-        if len(encoded) > RESULT_LIMIT_BYTES * 4 // 3 + 4:
+        if encoded.startswith(OVERSIZED):
+            raise _too_large(job_id, int(encoded[len(OVERSIZED) :]) * 3 // 4)
+        if len(encoded) > RESULT_LINE_LIMIT:
             raise _too_large(job_id, len(encoded) * 3 // 4)
         try:
             raw = base64.b64decode(encoded, validate=True)
@@ -89,7 +93,7 @@ def parse_result(
         raise _too_large(job_id, len(raw))
     try:
         return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, a 5,000-digit integer
         shown = raw[:200].decode(errors="replace")
         raise RayJobResultError(
             f"Ray job {job_id}: {where} is not JSON ({exc}): {shown!r}. Write one JSON value "

@@ -126,6 +126,13 @@ class RaySettings:
         host, _, port = bare.rpartition(":")
         return host, int(port)
 
+    @property
+    def token_hint(self) -> str:
+        """Why a cluster with token auth refused this connection, in its words."""
+        if not self.token:
+            return "the connection has no token (its password field is empty)"
+        return "the connection's token (password field) is not the cluster's token"
+
     def task_resources(
         self, num_cpus: float | None, num_gpus: float | None
     ) -> tuple[float | None, float | None]:
@@ -150,7 +157,13 @@ def normalize_address(raw: str | None, port: int | None = None, *, field_name: s
     if "://" in value:
         scheme, rest = value.split("://", 1)
         if scheme.lower() in _DASHBOARD_SCHEMES:
-            host = rest.split("/", 1)[0].rpartition(":")[0] or rest.split("/", 1)[0]
+            netloc = rest.split("/", 1)[0]
+            if "@" in netloc:
+                raise RayConnectionConfigError(
+                    f"{field_name}: the URL carries credentials; they do not belong in a URL "
+                    "(logs and links show it). Put the token in the connection's password field."
+                )
+            host = netloc.rpartition(":")[0] or netloc
             if not host:
                 raise RayConnectionConfigError(f"{field_name}: {value!r} names no host.")
             # The port field (hidden in the form) names another Ray Client port.
@@ -237,6 +250,12 @@ def _port(extra: dict[str, Any], name: str, default: int, conn_id: str) -> int:
 
 def _http_url(extra: dict[str, Any], name: str, conn_id: str) -> str:
     raw = str(extra.get(name) or "").strip()
+    if "@" in raw.split("://", 1)[-1].split("/", 1)[0]:
+        raise RayConnectionConfigError(
+            f"Connection {conn_id!r}, extra field {name!r}: the URL carries credentials; they do "
+            "not belong in a URL (logs and links show it). Put the token in the connection's "
+            "password field."
+        )
     if raw and not raw.startswith(("http://", "https://")):
         seen_by = "your browser" if name == "dashboard_url" else "the Airflow workers"
         raise RayConnectionConfigError(
@@ -282,12 +301,23 @@ def _refuse_retired_extras(extra: dict[str, Any], conn_id: str) -> None:
             )
 
 
+def is_dashboard_url(value: str | None) -> bool:
+    """An ``http(s)://`` address: the dashboard itself (astro-provider-ray's form)."""
+    return (value or "").strip().lower().startswith(tuple(f"{s}://" for s in _DASHBOARD_SCHEMES))
+
+
 def settings_from_connection(conn: Any | None, conn_id: str) -> RaySettings:
-    """Build settings from an Airflow Connection (``None``: the embedded local default)."""
+    """Build settings from an Airflow Connection (``None``: the embedded local default).
+
+    ``RAY_URL`` replaces the connection's address, and with it the dashboard the
+    connection's ``dashboard_url`` / ``jobs_api_url`` extras describe (they belong to the
+    cluster that is not used).
+    """
     extra: dict[str, Any] = {}
-    address = LOCAL
     token = None
-    override = os.environ.get(ADDRESS_OVERRIDE_ENV)
+    raw: str | None = None
+    port: int | None = None
+    source = ""
     if conn is not None:
         conn_type = getattr(conn, "conn_type", None)
         if conn_type != "ray":
@@ -304,19 +334,27 @@ def settings_from_connection(conn: Any | None, conn_id: str) -> RaySettings:
             extra = dict(extra)
             host = str(extra.pop("address"))
         _refuse_retired_extras(extra, conn_id)
-        if not (host or "").strip() and not override:
-            raise RayConnectionConfigError(
-                f"Connection {conn_id!r} has no host: set it to the Ray address "
-                "(ray://HOST:10001 for Ray Client, HOST:6379 to join as a driver), or to "
-                "'local' for a Ray head on this machine."
-            )
-        address = normalize_address(host, conn.port, field_name=f"Connection {conn_id!r}, host")
         token = conn.password or None
-        if (host or "").strip().lower().startswith(tuple(f"{s}://" for s in _DASHBOARD_SCHEMES)):
-            # The host is the dashboard itself: links and the Jobs API go there.
-            extra = {"dashboard_url": host.strip(), "jobs_api_url": host.strip(), **extra}
+        raw, port, source = host, conn.port, f"Connection {conn_id!r}, host"
+    override = os.environ.get(ADDRESS_OVERRIDE_ENV)
     if override:
-        address = normalize_address(override, field_name=f"{ADDRESS_OVERRIDE_ENV} (environment)")
+        raw, port, source = override, None, f"{ADDRESS_OVERRIDE_ENV} (environment)"
+        extra = {k: v for k, v in extra.items() if k not in ("dashboard_url", "jobs_api_url")}
+    elif conn is not None and not (raw or "").strip():
+        raise RayConnectionConfigError(
+            f"Connection {conn_id!r} has no host: set it to the Ray address "
+            "(ray://HOST:10001 for Ray Client, HOST:6379 to join as a driver), or to "
+            "'local' for a Ray head on this machine."
+        )
+    address = normalize_address(raw, port, field_name=source) if raw is not None else LOCAL
+    if is_dashboard_url(raw):
+        # The address is the dashboard itself: links and the Jobs API go there too.
+        url = str(raw).strip()
+        extra = {
+            **extra,
+            "dashboard_url": extra.get("dashboard_url") or url,
+            "jobs_api_url": extra.get("jobs_api_url") or url,
+        }
     return RaySettings(
         conn_id=conn_id,
         address=address,

@@ -27,7 +27,7 @@ from typing import Any
 
 from airflow.sdk.bases.decorator import task_decorator_factory
 
-from ray_provider.decorators.options import ray_options
+from ray_provider.decorators.options import ray_options, refuse_multiple_outputs
 from ray_provider.decorators.ray import RayDecoratedOperator
 from ray_provider.exceptions import RayArgumentError
 from ray_provider.runtime.driver_style import tolerate_ray_init
@@ -132,6 +132,15 @@ class AstroRayTaskOperator(RayDecoratedOperator):
             self._apply(self._build_config(context))
         return super().execute(context)
 
+    def resume_execution(
+        self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any
+    ) -> Any:
+        # A deferred try resumes in a new process: its config (the connection above all) is
+        # built again, or the result would be looked for on the DAG file's connection.
+        if self._config_factory is not None:
+            self._apply(self._build_config(context))
+        return super().resume_execution(next_method, next_kwargs, context)
+
     def remote_callable(self) -> Callable:
         return tolerate_ray_init(self.python_callable)
 
@@ -188,11 +197,7 @@ def astro_task(
     **kwargs: Any,
 ) -> Any:
     """``@ray.task(config=...)`` of astro-provider-ray (see the module docstring)."""
-    if multiple_outputs:
-        raise RayArgumentError(
-            "@ray.task does not support multiple_outputs=True: the result stays in Ray as one "
-            "object. Return a dict and index it in the consumer instead."
-        )
+    refuse_multiple_outputs(multiple_outputs, "@ray.task")
     return task_decorator_factory(
         python_callable=python_callable,
         multiple_outputs=False,

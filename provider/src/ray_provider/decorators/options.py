@@ -82,14 +82,21 @@ def ray_options(
                 "e.g. {'accelerator_type:A100': 1}."
             )
         options["resources"] = dict(resources)
-    if runtime_env is not None and not isinstance(runtime_env, dict):
-        raise RayArgumentError(
-            f"runtime_env={runtime_env!r}: expected a dict such as {{'pip': ['xgboost==2.0.3']}}."
-        )
-    merged_env = {**connection_runtime_env, **(runtime_env or {})}
+    merged_env = merge_runtime_env(connection_runtime_env, runtime_env)
     if merged_env:
         options["runtime_env"] = merged_env
     return options
+
+
+def merge_runtime_env(
+    connection_env: dict[str, Any], task_env: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The connection's runtime_env with the task's over it, key by key (the task's wins)."""
+    if task_env is not None and not isinstance(task_env, dict):
+        raise RayArgumentError(
+            f"runtime_env={task_env!r}: expected a dict such as {{'pip': ['xgboost==2.0.3']}}."
+        )
+    return {**connection_env, **(task_env or {})}
 
 
 def loggable_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -102,3 +109,12 @@ def loggable_options(options: dict[str, Any]) -> dict[str, Any]:
         return options
     hidden = {name: "***" for name in runtime_env["env_vars"]}
     return {**options, "runtime_env": {**runtime_env, "env_vars": hidden}}
+
+
+def refuse_multiple_outputs(multiple_outputs: bool | None, decorator: str) -> None:
+    """A Ray result stays one object in Ray: Airflow's multiple_outputs cannot split it."""
+    if multiple_outputs:
+        raise RayArgumentError(
+            f"{decorator} does not support multiple_outputs=True: the result stays in Ray as "
+            "one object. Return a dict and index it in the consumer instead."
+        )

@@ -44,7 +44,11 @@ from ray_provider.config_options import (
     SECTION,
 )
 from ray_provider.decorators.deferral import deferral_timeout, wait_for_start
-from ray_provider.decorators.options import loggable_options, ray_options
+from ray_provider.decorators.options import (
+    loggable_options,
+    ray_options,
+    refuse_multiple_outputs,
+)
 from ray_provider.decorators.payload import (
     build_payload,
     check_requested_context,
@@ -106,11 +110,7 @@ class RayDecoratedOperator(DecoratedOperator):
         deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
-        if kwargs.get("multiple_outputs"):
-            raise RayArgumentError(
-                "@task.ray does not support multiple_outputs=True: the result stays in Ray as "
-                "one object. Return a dict and index it in the consumer instead."
-            )
+        refuse_multiple_outputs(kwargs.get("multiple_outputs"), "@task.ray")
         kwargs["multiple_outputs"] = False
         check_requested_context(
             list(inspect.signature(python_callable).parameters),
@@ -493,11 +493,7 @@ def ray_task(
             raise RayArgumentError(
                 "Give either checkpoint_conn_id or checkpoint_source (its old name), not both."
             )
-    if multiple_outputs:
-        raise RayArgumentError(
-            "@task.ray does not support multiple_outputs=True: the result stays in Ray as one "
-            "object. Return a dict and index it in the consumer instead."
-        )
+    refuse_multiple_outputs(multiple_outputs, "@task.ray")
     return task_decorator_factory(
         python_callable=python_callable,
         multiple_outputs=False,

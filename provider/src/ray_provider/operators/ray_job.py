@@ -26,11 +26,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator, conf
-from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR
+from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
 
 from ray_provider.client.deployment import current as current_deployment
 from ray_provider.client.job_log import JobLog
@@ -48,7 +49,7 @@ from ray_provider.config_options import (
     SECTION,
 )
 from ray_provider.decorators.deferral import deferral_timeout
-from ray_provider.decorators.options import parse_memory
+from ray_provider.decorators.options import merge_runtime_env, parse_memory
 from ray_provider.exceptions import RayArgumentError, RayJobFailedError, RayReferenceError
 from ray_provider.hooks.ray import RayHook
 from ray_provider.links import RayJobLink, job_url
@@ -142,41 +143,43 @@ class RaySubmitJobOperator(BaseOperator):
     def execute(self, context: Any) -> Any:
         ti = context["ti"]
         jobs = self.jobs()
-        submission_id = job_submission_id(ti)
         self._stop_earlier_tries(jobs, ti)
+        submission_id = new_submission_id(ti)
         job = self._job_spec(ti, submission_id, jobs.settings.runtime_env)
         self.log.info(
             "Submitting Ray job %s to %s: %s", submission_id, jobs.address, self.entrypoint
         )
-        self._job_id = jobs.submit(**job)
-        ti.xcom_push(key=JOB_ID_XCOM_KEY, value=self._job_id)
+        # Known before the submission returns: a kill while a working_dir uploads stops it too.
+        self._job_id = submission_id
+        jobs.submit(**job)
+        ti.xcom_push(key=JOB_ID_XCOM_KEY, value=submission_id)
         self._publish_link(ti, jobs)
         if not self.wait_for_completion:
-            self.log.info("Not waiting for Ray job %s (wait_for_completion=False)", self._job_id)
-            return self._job_id
+            self.log.info("Not waiting for Ray job %s (wait_for_completion=False)", submission_id)
+            return submission_id
         if self.deferrable:
             self.defer(
                 trigger=RayJobTrigger(
                     ray_conn_id=self.ray_conn_id,
-                    job_id=self._job_id,
+                    job_id=submission_id,
                     poll_seconds=self._poll_seconds,
                 ),
                 method_name="execute_complete",
+                kwargs={"job_id": submission_id},
                 timeout=deferral_timeout(self.execution_timeout, ti.start_date),
             )
         outcome = asyncio.run(
-            jobs.follow(self._job_id, JobLog(self._log_line), poll_seconds=self._poll_seconds)
+            jobs.follow(submission_id, JobLog(self._log_line), poll_seconds=self._poll_seconds)
         )
         return self._finish(outcome)
 
-    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+    def execute_complete(self, context: Any, event: dict[str, Any], job_id: str) -> Any:
         """Resumed from the trigger with the job's end (its log is already in the task log)."""
         outcome = JobOutcome.from_event(event)
-        expected = job_submission_id(context["ti"])
-        if outcome.job_id != expected:
+        if outcome.job_id != job_id or not job_id.startswith(submission_id_prefix(context["ti"])):
             raise RayReferenceError(
                 f"{self.task_id}: the trigger's event names Ray job {outcome.job_id!r}, not this "
-                f"try's {expected!r}; refusing it. Clear the task to run it again."
+                f"task's {job_id!r}; refusing it. Clear the task to run it again."
             )
         self._job_id = outcome.job_id
         return self._finish(outcome)
@@ -185,8 +188,18 @@ class RaySubmitJobOperator(BaseOperator):
         self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any
     ) -> Any:
         if next_method == TRIGGER_FAIL_REPR:
-            # The deferral timed out (execution_timeout) or the trigger failed: stop the job.
-            self._stop(job_submission_id(context["ti"]), "the wait for it ended")
+            ti = context["ti"]
+            error = (next_kwargs or {}).get("error")
+            if error == TriggerFailureReason.TRIGGER_TIMEOUT:
+                # execution_timeout passed while deferred: the job goes with its task.
+                for job_id in self._running_jobs(self.jobs(), ti, ti.try_number):
+                    self._stop(job_id, "its task's execution_timeout passed")
+            else:
+                self.log.warning(
+                    "The wait in the triggerer failed (%s); the Ray job is left running, and "
+                    "the task's next try stops it before it submits again.",
+                    error,
+                )
         return super().resume_execution(next_method, next_kwargs, context)
 
     def on_kill(self) -> None:
@@ -199,11 +212,10 @@ class RaySubmitJobOperator(BaseOperator):
             self.log.info("Ray job %s succeeded", outcome.job_id)
             if self.result is None:
                 return outcome.job_id
-            last = next((line for line in reversed(outcome.tail) if line.strip()), None)
             return parse_result(
                 self.result,
                 result_line=outcome.result_line,
-                last_line=last,
+                last_line=outcome.last_line,
                 job_id=outcome.job_id,
             )
         tail = outcome.tail[-ERROR_TAIL_LINES:]
@@ -216,19 +228,13 @@ class RaySubmitJobOperator(BaseOperator):
     def _job_spec(
         self, ti: Any, submission_id: str, connection_runtime_env: dict[str, Any]
     ) -> dict[str, Any]:
-        runtime_env = {**connection_runtime_env, **(self.runtime_env or {})}
+        runtime_env = merge_runtime_env(connection_runtime_env, self.runtime_env)
         entrypoint = self.entrypoint
         if self.result == "file":
-            entrypoint, wrapper_env = wrap_entrypoint(entrypoint, submission_id)
+            entrypoint, wrapper_env = wrap_entrypoint(entrypoint)
             runtime_env["env_vars"] = {**(runtime_env.get("env_vars") or {}), **wrapper_env}
         metadata = {str(k): str(v) for k, v in (self.metadata or {}).items()}
-        metadata.update(
-            airflow_dag_id=ti.dag_id,
-            airflow_task_id=ti.task_id,
-            airflow_run_id=ti.run_id,
-            airflow_map_index=str(getattr(ti, "map_index", -1)),
-            airflow_try_number=str(ti.try_number),
-        )
+        metadata.update(job_labels(ti))
         spec: dict[str, Any] = {
             "entrypoint": entrypoint,
             "submission_id": submission_id,
@@ -243,14 +249,22 @@ class RaySubmitJobOperator(BaseOperator):
 
     def _stop_earlier_tries(self, jobs: RayJobs, ti: Any) -> None:
         """A worker that died mid-wait leaves its job running: a retry does not run it twice."""
-        for try_number in range(1, int(ti.try_number)):
-            earlier = job_submission_id(ti, try_number)
-            if not jobs.exists(earlier):
-                continue
-            status, _ = jobs.status(earlier)
-            if status not in TERMINAL_STATUSES:
-                self.log.warning("Ray job %s of try %d is still %s", earlier, try_number, status)
-                self._stop(earlier, "a new try of its task starts")
+        if int(ti.try_number) <= 1:
+            return
+        for job_id in self._running_jobs(jobs, ti):
+            self.log.warning("Ray job %s of an earlier try is still running", job_id)
+            self._stop(job_id, "a new try of its task starts")
+
+    def _running_jobs(self, jobs: RayJobs, ti: Any, try_number: int | None = None) -> list[str]:
+        """This task instance's jobs (of one try, or of any) that have not ended."""
+        labels = job_labels(ti)
+        if try_number is not None:
+            labels["airflow_try_number"] = str(try_number)
+        else:
+            labels.pop("airflow_try_number")
+        return [
+            job for job, status in jobs.jobs_labelled(labels) if status not in TERMINAL_STATUSES
+        ]
 
     def _stop(self, job_id: str, why: str) -> None:
         try:
@@ -274,18 +288,35 @@ class RaySubmitJobOperator(BaseOperator):
         self.log.info("[ray job] %s", line)
 
 
-def job_submission_id(ti: Any, try_number: int | None = None) -> str:
-    """The job's id for one try of a task instance: readable, unique per deployment and try.
+def job_labels(ti: Any) -> dict[str, str]:
+    """The metadata that names a job's task instance and try (and the deployment)."""
+    return {
+        "airflow_deployment": current_deployment().id,
+        "airflow_dag_id": ti.dag_id,
+        "airflow_task_id": ti.task_id,
+        "airflow_run_id": ti.run_id,
+        "airflow_map_index": str(getattr(ti, "map_index", -1)),
+        "airflow_try_number": str(ti.try_number),
+    }
 
-    Ray refuses a second job with the same submission id, so a try cannot submit twice.
-    """
+
+def submission_id_prefix(ti: Any) -> str:
+    """The readable start of a task instance's job ids: deployment, DAG, task, map index, run."""
     map_index = getattr(ti, "map_index", -1)
     identity = f"{ti.dag_id}\n{ti.task_id}\n{map_index}\n{ti.run_id}"
     digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
     index = f"_{map_index}" if map_index is not None and map_index >= 0 else ""
-    number = ti.try_number if try_number is None else try_number
     name = f"{_safe(ti.dag_id)[:40]}_{_safe(ti.task_id)[:40]}{index}"
-    return f"airflow_{current_deployment().id}_{name}_{digest}_try{number}"
+    return f"airflow_{current_deployment().id}_{name}_{digest}_"
+
+
+def new_submission_id(ti: Any) -> str:
+    """A new job id for this try: readable, and never one Ray has seen.
+
+    The random end matters: a run deleted and made again has the same ids, and Ray refuses a
+    second job with a used submission id. Earlier tries are found by their metadata.
+    """
+    return f"{submission_id_prefix(ti)}try{ti.try_number}_{secrets.token_hex(3)}"
 
 
 def _safe(text: str) -> str:
