@@ -332,3 +332,14 @@ authOptions
       name: {{ include "rp.ray.tokenSecret" . }}
       key: auth_token
 {{- end -}}
+
+{{/* The label every pod of a per-run cluster carries (value: the chart's full name); the
+NetworkPolicies select those pods by it. */}}
+{{- define "rp.ray.perRunLabel" -}}
+ray-platform/run-cluster-of
+{{- end -}}
+
+{{/* The ConfigMap holding the per-run cluster template. */}}
+{{- define "rp.ray.runTemplateName" -}}
+{{- printf "%s-run-cluster" (include "rp.fullname" .) -}}
+{{- end -}}

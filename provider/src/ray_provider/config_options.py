@@ -15,6 +15,8 @@ XCOM_MATERIALIZE_MAX_BYTES = "xcom_materialize_max_bytes"
 PRELOAD_MODULES = "preload_modules"
 DEFERRABLE = "deferrable"
 DEFERRABLE_POLL_SECONDS = "deferrable_poll_seconds"
+CLUSTER_TEMPLATE = "cluster_template"
+CLUSTER_NAMESPACE = "cluster_namespace"
 
 # A plain task pulling more than this from Ray is refused (0 in the configuration: no limit).
 DEFAULT_MATERIALIZE_LIMIT = 2 * 1024**3
@@ -22,6 +24,9 @@ DEFAULT_MATERIALIZE_LIMIT = 2 * 1024**3
 DEFAULT_PRELOAD_MODULES = ("pandas", "ray")
 # How often a deferred @task.ray's trigger asks the registry about its Ray task.
 DEFAULT_DEFERRABLE_POLL_SECONDS = 2.0
+# The ConfigMap the ray-platform chart renders its per-run cluster template into (release
+# "ray-platform"); the chart sets the option to its own name for other releases.
+DEFAULT_CLUSTER_TEMPLATE = "ray-platform-run-cluster"
 
 
 def _option(description: str, type_: str, default: str | None, example: str | None) -> dict:
@@ -86,6 +91,22 @@ def provider_config() -> dict[str, Any]:
                     "float",
                     str(DEFAULT_DEFERRABLE_POLL_SECONDS),
                     "5",
+                ),
+                CLUSTER_TEMPLATE: _option(
+                    "Default template of RayClusterSetupOperator: the name of a ConfigMap "
+                    "holding a RayCluster under key raycluster.yaml (the ray-platform chart "
+                    "renders one with perRunClusters.enabled), or the path of a RayCluster "
+                    "YAML file.",
+                    "string",
+                    DEFAULT_CLUSTER_TEMPLATE,
+                    "/opt/airflow/dags/gpu-cluster.yaml",
+                ),
+                CLUSTER_NAMESPACE: _option(
+                    "Kubernetes namespace of per-run Ray clusters and their template; empty: "
+                    "the namespace of the Airflow pod (or the kubeconfig context's).",
+                    "string",
+                    "",
+                    "ray",
                 ),
             },
         }

@@ -75,3 +75,20 @@ class RayJobFailedError(RayProviderError):
 
 class RayJobResultError(RayProviderError):
     """A Ray job's JSON result is missing, malformed or too large for XCom."""
+
+
+class RayClusterTemplateError(RayProviderError):
+    """A per-run cluster's RayCluster template is missing, malformed or does not match."""
+
+
+class RayClusterApiError(RayProviderError):
+    """The Kubernetes API refused or failed a per-run cluster request."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        # The HTTP status of the API's answer (409: exists), None when none came.
+        self.status = status
+
+
+class RayClusterNotReadyError(RayProviderError):
+    """A per-run cluster did not become ready in time, or KubeRay reported it failed."""

@@ -75,7 +75,10 @@ def release_run_results(
 
 def _release_in_child(dag_id: str, run_id: str, ended_at: float) -> None:
     try:
-        conn_ids = sorted({ref.ray_conn_id for ref in run_references(dag_id, run_id)})
+        # Results on a per-run cluster go with it (its teardown, or the expiry sweep).
+        conn_ids = sorted(
+            {ref.ray_conn_id for ref in run_references(dag_id, run_id) if not ref.ray_address}
+        )
         if not conn_ids:
             return
         command = [

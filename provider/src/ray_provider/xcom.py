@@ -132,7 +132,8 @@ def _materialize(ref: RayResultRef) -> Any:
             "instead (it reads the value in Ray, without a copy through Airflow; mapped over "
             "it, each reads only its item), or raise the limit."
         )
-    return RayHook(ref.ray_conn_id).results().materialize(replace(ref, item=None))
+    cluster = (ref.ray_address, "") if ref.ray_address else None
+    return RayHook(ref.ray_conn_id, cluster=cluster).results().materialize(replace(ref, item=None))
 
 
 class RayXComBackend(BaseXCom):

@@ -41,6 +41,9 @@ class RayResultRef:
     # One item of the result (a list index or a dict key): what a task mapped over the result
     # with .expand() receives. None: the whole result.
     item: int | str | None = None
+    # The per-run cluster that holds the result (``ray://HOST:10001``); None: the
+    # connection's own cluster.
+    ray_address: str | None = None
     signature: str | None = None
 
     @property
@@ -62,8 +65,11 @@ class RayResultRef:
     def _signed_fields(self) -> dict[str, Any]:
         fields = asdict(self)
         fields.pop("signature")
-        if fields["item"] is None:  # signed as before items existed: older references verify
-            fields.pop("item")
+        # Optional fields are signed only when set, so references made before they existed
+        # still verify.
+        for optional in ("item", "ray_address"):
+            if fields[optional] is None:
+                fields.pop(optional)
         return fields
 
     def item_ref(self, item: int | str, key: bytes | None) -> RayResultRef:
@@ -105,6 +111,8 @@ class RayResultRef:
                 raise TypeError("map_index and size must be integers")
             if ref.item is not None and not isinstance(ref.item, int | str):
                 raise TypeError("item must be an integer or a string")
+            if ref.ray_address is not None and not isinstance(ref.ray_address, str):
+                raise TypeError("ray_address must be a string")
         except TypeError as exc:
             raise RayReferenceError(
                 f"An XCom holds a malformed @task.ray reference ({exc}); it was not written "

@@ -172,6 +172,7 @@ class RayResults:
             generation=new_generation(),
             namespace=self.settings.namespace,
             ray_conn_id=self.conn_id,
+            ray_address=self.settings.address if self.settings.address_from_task else None,
         )
 
     def reference(

@@ -10,7 +10,7 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from ray_provider.exceptions import RayConnectionConfigError
@@ -77,6 +77,33 @@ class RaySettings:
     # ``num_cpus``/``num_gpus``, or the 2021 spelling ``num_cpu``/``num_gpu``).
     default_num_cpus: float | None = None
     default_num_gpus: float | None = None
+    # True when the address is a per-run cluster's (a task's ``ray_cluster``), not the
+    # connection's: references then carry it, so every reader reaches that same cluster.
+    address_from_task: bool = False
+
+    def on_cluster(self, address: str | None, dashboard_url: str = "") -> RaySettings:
+        """These settings on another cluster of the same deployment (a per-run cluster).
+
+        The connection's token, namespace and runtime_env stay; its ``dashboard_url`` and
+        ``jobs_api_url`` describe the connection's own cluster, so they give way to the
+        per-run cluster's dashboard (``dashboard_url``; empty: the address's host).
+        """
+        if not address:
+            return self
+        normalized = normalize_address(address, None, field_name="ray_cluster (address)")
+        if normalized == LOCAL or ("://" in normalized and not normalized.startswith("ray://")):
+            raise RayConnectionConfigError(
+                f"ray_cluster address {address!r} is not a Ray Client or GCS address; a "
+                "per-run cluster is reached at ray://HOST:10001 (what RayClusterSetupOperator "
+                "returns)."
+            )
+        return replace(
+            self,
+            address=normalized,
+            dashboard_url=dashboard_url,
+            jobs_api_url=dashboard_url,
+            address_from_task=True,
+        )
 
     @property
     def dashboard_base(self) -> str:

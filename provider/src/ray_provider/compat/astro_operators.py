@@ -5,8 +5,10 @@ it waits deferred (it always deferred there), and ``job_timeout_seconds`` (600 b
 there, 0 for none) becomes the task's execution timeout. Unlike there, the job is stopped when
 that timeout passes, and a failed job fails the task with the end of its own log.
 
-``SetupRayCluster`` and ``DeleteRayCluster`` (per-run clusters from a RayCluster YAML) are not
-available yet: a DAG that uses them fails to load with an error that says so.
+``SetupRayCluster`` and ``DeleteRayCluster`` (per-run clusters from a RayCluster YAML, with the
+KubeRay operator installed by the task through Helm) are refused: a DAG that uses them fails to
+load with an error that names this provider's ``RayClusterSetupOperator`` /
+``RayClusterTeardownOperator`` (KubeRay installed once, by the platform's charts).
 """
 
 from __future__ import annotations
@@ -92,10 +94,12 @@ class _NotYetAvailable:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise RayArgumentError(
-            f"{type(self).__name__} (task {kwargs.get('task_id')!r}): {self.feature} from a "
-            "RayCluster YAML are not available yet in this provider. Point the task's "
-            "connection at a running Ray cluster (the Helm chart's KubeRay cluster) and drop "
-            "this task; see the README's 'Coming from astro-provider-ray'."
+            f"{type(self).__name__} (task {kwargs.get('task_id')!r}): {self.feature} that "
+            "install KubeRay from a task are not offered here. Use RayClusterSetupOperator("
+            "template='cluster.yaml') and RayClusterTeardownOperator from "
+            "ray_provider.operators, with ray_cluster=setup.output on the tasks that use it "
+            "(KubeRay is installed once, by the platform's charts); see the README's "
+            "'Coming from astro-provider-ray'."
         )
 
 

@@ -57,12 +57,18 @@ from ray_provider.decorators.payload import (
 )
 from ray_provider.exceptions import RayArgumentError, RayReferenceError
 from ray_provider.hooks.checkpoint_store import CheckpointStoreHook, split_s3_uri
-from ray_provider.hooks.ray import RayHook
+from ray_provider.hooks.ray import RayHook, hook_for_task
 from ray_provider.links import RayDashboardLink, dashboard_url
 from ray_provider.triggers.ray_task import RayTaskTrigger
 from ray_provider.xcom import references_only
 
 DEFAULT_CHECKPOINT_CONN_ID = "aws_default"
+
+
+def _cluster_label(address: str | None) -> str:
+    return f"the per-run cluster at {address}" if address else "the connection's own cluster"
+
+
 # CPUs of a task when neither it nor its connection says (Ray's own default for a task).
 DEFAULT_NUM_CPUS = 1
 
@@ -85,11 +91,14 @@ class RayDecoratedOperator(DecoratedOperator):
     :param deferrable: submit, then wait in the triggerer (no worker slot held while Ray
         works); default ``[ray_provider] deferrable``. ``execution_timeout`` still applies:
         when it passes, the Ray task is cancelled.
+    :param ray_cluster: run on a per-run cluster: the output of a
+        ``RayClusterSetupOperator`` (its signed handle), or a Ray address. The connection
+        still gives the token, namespace and runtime_env. Default: the connection's cluster.
     """
 
     custom_operator_name = "@task.ray"
     operator_extra_links = (RayDashboardLink(),)
-    template_fields: Sequence[str] = ("op_args", "op_kwargs", "runtime_env")
+    template_fields: Sequence[str] = ("op_args", "op_kwargs", "runtime_env", "ray_cluster")
     template_fields_renderers = {"op_args": "py", "op_kwargs": "py", "runtime_env": "json"}
 
     def __init__(
@@ -108,6 +117,7 @@ class RayDecoratedOperator(DecoratedOperator):
         checkpoint_conn_id: str | None = None,
         checkpoint_path: str | None = None,
         deferrable: bool | None = None,
+        ray_cluster: Any = None,
         **kwargs: Any,
     ) -> None:
         refuse_multiple_outputs(kwargs.get("multiple_outputs"), "@task.ray")
@@ -121,6 +131,7 @@ class RayDecoratedOperator(DecoratedOperator):
             python_callable=python_callable, op_args=op_args, op_kwargs=op_kwargs, **kwargs
         )
         self.ray_conn_id = ray_conn_id
+        self.ray_cluster = ray_cluster
         self.num_cpus = num_cpus
         self.num_gpus = num_gpus
         self.memory = memory
@@ -156,7 +167,7 @@ class RayDecoratedOperator(DecoratedOperator):
     def execute(self, context: Any) -> Any:
         ti = context["ti"]
         label = f"{ti.dag_id}.{ti.task_id}"
-        results = self._results = RayHook(self.ray_conn_id).results()
+        results = self._results = self._hook(ti).results()
         if self.checkpoint:
             results.deployment.require_key(f"checkpoint=True on {label}")
         results.connect()
@@ -175,6 +186,10 @@ class RayDecoratedOperator(DecoratedOperator):
         else:
             done = self._compute(context, results, slot, label)
         return self._complete(results, done)
+
+    def _hook(self, ti: Any) -> RayHook:
+        """The connection's hook, on the per-run cluster when ``ray_cluster`` names one."""
+        return hook_for_task(self.ray_conn_id, self.ray_cluster, ti)
 
     def remote_callable(self) -> Callable:
         """What runs on Ray: the callable itself (a subclass may wrap it)."""
@@ -235,7 +250,7 @@ class RayDecoratedOperator(DecoratedOperator):
         """
         ti = context["ti"]
         label = f"{ti.dag_id}.{ti.task_id}"
-        results = self._results = RayHook(self.ray_conn_id).results()
+        results = self._results = self._hook(ti).results()
         results.connect()
         slot = self._slot = self._deferred_slot(results, ti, ref)
         live = LiveLog(
@@ -266,7 +281,7 @@ class RayDecoratedOperator(DecoratedOperator):
         if next_method == TRIGGER_FAIL_REPR:
             # The deferral timed out (execution_timeout) or the trigger failed: stop Ray's work.
             ti = context["ti"]
-            results = RayHook(self.ray_conn_id).results()
+            results = self._hook(ti).results()
             slot = _new_slot(results, ti)
             try:
                 if results.cancel_running(slot.key):
@@ -312,7 +327,14 @@ class RayDecoratedOperator(DecoratedOperator):
 
         (Each reference's signature and run were checked as ``extract_upstream`` found it.)
         """
+        here = results.settings.address if results.settings.address_from_task else None
         for ref in upstream:
+            if ref.ray_address != here:
+                raise RayArgumentError(
+                    f"{label}: upstream task {ref.label!r} kept its result on "
+                    f"{_cluster_label(ref.ray_address)}, this task runs on "
+                    f"{_cluster_label(here)}. Give both tasks the same ray_cluster."
+                )
             if ref.namespace != results.settings.namespace:
                 raise RayArgumentError(
                     f"{label}: upstream task {ref.label!r} kept its result in Ray namespace "

@@ -42,9 +42,18 @@ class RayHook(BaseHook):
     conn_type = "ray"
     hook_name = "Ray"
 
-    def __init__(self, ray_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        ray_conn_id: str = default_conn_name,
+        *,
+        cluster: tuple[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """:param cluster: ``(address, dashboard_url)`` of a per-run cluster to use instead of
+        the connection's own (the token and namespace stay the connection's)."""
         super().__init__(**kwargs)
         self.ray_conn_id = ray_conn_id
+        self.cluster = cluster
         self._settings: RaySettings | None = None
         self._results: RayResults | None = None
 
@@ -70,7 +79,10 @@ class RayHook(BaseHook):
                     'ray_conn_id. For a Ray head on this machine use "host": "local" '
                     "(explicitly: it is not authenticated)."
                 ) from exc
-            self._settings = settings_from_connection(conn, self.ray_conn_id)
+            settings = settings_from_connection(conn, self.ray_conn_id)
+            if self.cluster:
+                settings = settings.on_cluster(*self.cluster)
+            self._settings = settings
         return self._settings
 
     def get_conn(self) -> RaySettings:
@@ -98,3 +110,23 @@ class RayHook(BaseHook):
             f"Connected to Ray {ray.__version__} at {self.settings.address}: "
             f"{resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs"
         )
+
+
+def hook_for_task(ray_conn_id: str, ray_cluster: Any, ti: Any) -> RayHook:
+    """The hook of a task that may run on a per-run cluster (its ``ray_cluster`` argument).
+
+    ``ray_cluster`` is the setup task's signed handle (checked against this deployment and the
+    task's DAG run before its address is used), a Ray address written in the DAG, or None.
+    """
+    from ray_provider.client.deployment import current
+    from ray_provider.client.run_cluster import resolve_cluster
+
+    deployment = current()
+    cluster = resolve_cluster(
+        ray_cluster,
+        key=deployment.key,
+        deployment=deployment.id,
+        dag_id=ti.dag_id,
+        run_id=ti.run_id,
+    )
+    return RayHook(ray_conn_id, cluster=cluster)

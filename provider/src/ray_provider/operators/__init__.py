@@ -1,4 +1,5 @@
-"""Operators: ``RaySubmitJobOperator``, and astro-provider-ray's names for its users' DAGs.
+"""Operators: ``RaySubmitJobOperator``, per-run clusters (``RayClusterSetupOperator``,
+``RayClusterTeardownOperator``), and astro-provider-ray's names for its users' DAGs.
 
 ``from ray_provider.operators import SubmitRayJob`` is how that provider's DAGs import it; the
 names resolve on first use, so importing this package loads nothing heavy.
@@ -10,6 +11,8 @@ from typing import Any
 
 _HOMES = {
     "RaySubmitJobOperator": "ray_provider.operators.ray_job",
+    "RayClusterSetupOperator": "ray_provider.operators.ray_cluster",
+    "RayClusterTeardownOperator": "ray_provider.operators.ray_cluster",
     "SubmitRayJob": "ray_provider.compat.astro_operators",
     "SetupRayCluster": "ray_provider.compat.astro_operators",
     "DeleteRayCluster": "ray_provider.compat.astro_operators",

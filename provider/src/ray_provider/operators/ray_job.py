@@ -42,6 +42,7 @@ from ray_provider.client.job_result import (
     wrap_entrypoint,
 )
 from ray_provider.client.jobs import TERMINAL_STATUSES, JobOutcome, RayJobs
+from ray_provider.client.run_cluster import signed_handle
 from ray_provider.config_options import (
     DEFAULT_DEFERRABLE_POLL_SECONDS,
     DEFERRABLE,
@@ -51,7 +52,7 @@ from ray_provider.config_options import (
 from ray_provider.decorators.deferral import deferral_timeout
 from ray_provider.decorators.options import merge_runtime_env, parse_memory
 from ray_provider.exceptions import RayArgumentError, RayJobFailedError, RayReferenceError
-from ray_provider.hooks.ray import RayHook
+from ray_provider.hooks.ray import RayHook, hook_for_task
 from ray_provider.links import RayJobLink, job_url
 from ray_provider.triggers.ray_job import RayJobTrigger
 
@@ -81,9 +82,11 @@ class RaySubmitJobOperator(BaseOperator):
         ``[ray_provider] deferrable``.
     :param poll_seconds: how often the job is looked at where its log cannot be followed
         live; default ``[ray_provider] deferrable_poll_seconds``.
+    :param ray_cluster: submit to a per-run cluster's Jobs API: the output of a
+        ``RayClusterSetupOperator``, or a Ray address. The connection gives the token.
     """
 
-    template_fields: Sequence[str] = ("entrypoint", "runtime_env", "metadata")
+    template_fields: Sequence[str] = ("entrypoint", "runtime_env", "metadata", "ray_cluster")
     template_fields_renderers = {"runtime_env": "json", "metadata": "json"}
     operator_extra_links = (RayJobLink(),)
 
@@ -102,9 +105,11 @@ class RaySubmitJobOperator(BaseOperator):
         wait_for_completion: bool = True,
         deferrable: bool | None = None,
         poll_seconds: float | None = None,
+        ray_cluster: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.ray_cluster = ray_cluster
         if not isinstance(entrypoint, str) or not entrypoint.strip():
             raise RayArgumentError(
                 f"{self.task_id}: entrypoint={entrypoint!r}: give the shell command the job "
@@ -127,9 +132,15 @@ class RaySubmitJobOperator(BaseOperator):
         self._jobs: RayJobs | None = None
         self._job_id: str | None = None
 
-    def jobs(self) -> RayJobs:
+    def jobs(self, ti: Any = None) -> RayJobs:
+        """The Jobs API of the connection's cluster, or of ``ray_cluster`` (needs ``ti``)."""
         if self._jobs is None:
-            self._jobs = RayJobs(RayHook(self.ray_conn_id).settings)
+            hook = (
+                hook_for_task(self.ray_conn_id, self.ray_cluster, ti)
+                if self.ray_cluster
+                else RayHook(self.ray_conn_id)
+            )
+            self._jobs = RayJobs(hook.settings)
         return self._jobs
 
     @property
@@ -142,7 +153,7 @@ class RaySubmitJobOperator(BaseOperator):
 
     def execute(self, context: Any) -> Any:
         ti = context["ti"]
-        jobs = self.jobs()
+        jobs = self.jobs(ti)
         self._stop_earlier_tries(jobs, ti)
         submission_id = new_submission_id(ti)
         job = self._job_spec(ti, submission_id, jobs.settings.runtime_env)
@@ -163,6 +174,7 @@ class RaySubmitJobOperator(BaseOperator):
                     ray_conn_id=self.ray_conn_id,
                     job_id=submission_id,
                     poll_seconds=self._poll_seconds,
+                    ray_cluster=signed_handle(self.ray_cluster, ti),
                 ),
                 method_name="execute_complete",
                 kwargs={"job_id": submission_id},
@@ -192,7 +204,7 @@ class RaySubmitJobOperator(BaseOperator):
             error = (next_kwargs or {}).get("error")
             if error == TriggerFailureReason.TRIGGER_TIMEOUT:
                 # execution_timeout passed while deferred: the job goes with its task.
-                for job_id in self._running_jobs(self.jobs(), ti, ti.try_number):
+                for job_id in self._running_jobs(self.jobs(ti), ti, ti.try_number):
                     self._stop(job_id, "its task's execution_timeout passed")
             else:
                 self.log.warning(

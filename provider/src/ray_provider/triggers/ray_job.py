@@ -17,6 +17,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from ray_provider.client.job_log import JobLog
 from ray_provider.client.jobs import RayJobs
+from ray_provider.client.run_cluster import resolve_signed
 from ray_provider.client.settings import settings_from_connection
 from ray_provider.config_options import DEFAULT_DEFERRABLE_POLL_SECONDS
 
@@ -29,8 +30,11 @@ class RayJobTrigger(BaseTrigger):
         ray_conn_id: str,
         job_id: str,
         poll_seconds: float = DEFAULT_DEFERRABLE_POLL_SECONDS,
+        ray_cluster: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        # A per-run cluster's signed handle (checked again here: it came from the database).
+        self.ray_cluster = ray_cluster
         self.ray_conn_id = ray_conn_id
         self.job_id = job_id
         self.poll_seconds = poll_seconds
@@ -42,12 +46,17 @@ class RayJobTrigger(BaseTrigger):
                 "ray_conn_id": self.ray_conn_id,
                 "job_id": self.job_id,
                 "poll_seconds": self.poll_seconds,
+                "ray_cluster": self.ray_cluster,
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         conn = await BaseHook.aget_connection(self.ray_conn_id)
-        jobs = RayJobs(settings_from_connection(conn, self.ray_conn_id))
+        settings = settings_from_connection(conn, self.ray_conn_id)
+        cluster = resolve_signed(self.ray_cluster)
+        if cluster:
+            settings = settings.on_cluster(*cluster)
+        jobs = RayJobs(settings)
         await asyncio.to_thread(lambda: jobs.client)  # its constructor asks the server
         outcome = await jobs.follow(
             self.job_id, JobLog(self._log_line), poll_seconds=self.poll_seconds

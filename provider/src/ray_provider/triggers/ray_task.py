@@ -63,7 +63,8 @@ class RayTaskTrigger(BaseTrigger):
 
     async def _results(self, ref: RayResultRef) -> RayResults:
         conn = await BaseHook.aget_connection(ref.ray_conn_id)
-        return RayResults(settings_from_connection(conn, ref.ray_conn_id), ref.ray_conn_id)
+        settings = settings_from_connection(conn, ref.ray_conn_id).on_cluster(ref.ray_address)
+        return RayResults(settings, ref.ray_conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         ref = RayResultRef.from_xcom(self.ref)
