@@ -30,7 +30,12 @@ ROOT = Path(__file__).resolve().parents[2]
 PROVIDER = ROOT / "provider"
 DISTRIBUTION = "ray-taskflow-provider"
 STEM = f"ray_taskflow_provider-{ray_provider.__version__}"
-EXAMPLE_DAGS = {"example_ray_handoff", "example_ray_checkpoint", "example_ray_job"}
+EXAMPLE_DAGS = {
+    "example_ray_handoff",
+    "example_ray_checkpoint",
+    "example_ray_job",
+    "example_ray_per_run_cluster",
+}
 
 
 def _uv() -> str:
