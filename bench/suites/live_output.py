@@ -5,14 +5,15 @@ One callable prints N lines of 80 characters, in three ways, each run through th
 about every second), on the benchmark's Ray head:
 
 * **print to memory** (context): the callable redirects its own ``sys.stdout`` to an
-  ``io.StringIO``, so the provider's tee and shipper see nothing: what the prints themselves
-  cost.
-* **worker stream** (the baseline): redirected to the stream the provider's tee wraps, which
-  is what a plain Ray task's ``print`` writes to (Ray's own unbuffered ``sys.stdout`` over the
-  worker's log file: a flush per write); no provider in the way.
-* **live**: plain ``print``: through the provider's ``_Tee`` (the worker's stream, the
-  ``OutputShipper`` and the captured copy) to ``on_output`` on this side, which collects every
-  line and the time the last one came.
+  ``io.StringIO``, so the provider's shipper sees nothing: what the prints themselves cost.
+* **worker stream** (the baseline): redirected to a stream made the way Ray makes a worker's
+  ``sys.stdout`` (``ray._private.utils.open_log``: Ray's unbuffered wrapper, a flush per
+  write, over a log file in the same directory), which the provider does not follow: what a
+  plain Ray task's ``print`` costs with no provider in the way.
+* **live**: plain ``print`` to the worker's own stream, which the provider's ``OutputShipper``
+  follows (it reads the log file back from a background thread, ``runtime.output_tail``) and
+  sends to ``on_output`` on this side, which collects every line and the time the last one
+  came.
 
 Per sample: the callable's own time (the report's ``seconds``: from the payload's unpickling to
 the returned value, before the shipper's close), the print loop alone (timed inside the
@@ -59,7 +60,7 @@ BASELINE, LIVE = "worker_stream", "live"
 LABELS = {
     "memory": "print to memory (context)",
     "worker_stream": "worker's own stream (baseline: no provider)",
-    "live": "live (provider's tee + shipper)",
+    "live": "live (worker's stream, followed by the provider)",
 }
 SHORT = {"memory": "to memory", "worker_stream": "worker's stream (baseline)", "live": "live"}
 # lines: the chatty callable's; long: (lines, characters each) of the long-line run; warm_up:
@@ -101,23 +102,29 @@ def chatty(lines: int, mode: str) -> dict[str, float]:
     """Print ``lines`` lines to ``mode``'s stream; the loop's time and when it ended."""
     import contextlib
     import io
+    import os
     import sys
     import time
 
-    # Inside the provider's wrapper, sys.stdout is its tee; the stream the tee writes to is
-    # what a plain Ray task's print uses (Ray's own unbuffered wrapper of the worker's log).
-    sinks = {
-        "memory": io.StringIO,
-        "worker_stream": lambda: getattr(sys.stdout, "_original", sys.stdout),
-    }
-    redirect = (
-        contextlib.redirect_stdout(sinks[mode]()) if mode in sinks else contextlib.nullcontext()
-    )
+    def ray_like_log() -> Any:
+        # A stream as Ray opens a worker's stdout, on a file beside the worker's own logs
+        # (the same file system), that the provider does not follow.
+        from ray._private.utils import open_log
+
+        directory = os.path.dirname(os.path.realpath(f"/proc/self/fd/{sys.stdout.fileno()}"))
+        return open_log(os.path.join(directory, f"bench-baseline-{os.getpid()}.out"), True)
+
+    sinks = {"memory": io.StringIO, "worker_stream": ray_like_log}
+    sink = sinks[mode]() if mode in sinks else None
+    redirect = contextlib.redirect_stdout(sink) if sink is not None else contextlib.nullcontext()
     with redirect:
         started = time.perf_counter()
         for index in range(lines):
             print(line_text(index))
         loop = time.perf_counter() - started
+    if mode == "worker_stream":
+        sink.stream.close()
+        os.unlink(sink.stream.name)
     return {"loop_seconds": loop, "ended_at": time.time()}
 
 

@@ -159,3 +159,25 @@ def test_output_nobody_reads_is_bounded_and_the_loss_is_said(hook, tmp_path):
     assert "first" not in lines and lines[-1] == "last"
     assert sum(len(line) + 1 for line in lines[1:]) <= MAX_BUFFERED_CHARS + MAX_LINE_CHARS
     results.release_run("live", "r1")
+
+
+def native_output() -> None:
+    import os
+    import subprocess
+    import sys
+
+    print("from python")
+    sys.stdout.flush()
+    subprocess.run(["sh", "-c", "echo from a subprocess; echo its error >&2"], check=True)
+    os.write(1, b"from the file descriptor\n")
+    print("after")
+
+
+def test_output_written_past_python_reaches_the_log(hook):
+    """A subprocess's and a raw ``os.write``'s output are in the worker's files, so shipped."""
+    run, lines = run_collecting(hook, "native", native_output)
+    assert run.report.ok and run.report.live_output
+    stdout = [line for stream, line in lines if stream == "stdout"]
+    assert stdout == ["from python", "from a subprocess", "from the file descriptor", "after"]
+    assert ("stderr", "its error") in lines
+    hook.results().release_run("live", "r1")

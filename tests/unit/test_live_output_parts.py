@@ -141,3 +141,99 @@ def test_a_backlog_behind_a_slow_registry_is_bounded_and_says_what_it_dropped(mo
     assert closed and "line 099\n" in text and "line 000\n" not in text
     assert "characters of output dropped: the log fell behind" in text
     assert len(text) < 100 + 80  # the bound, plus the marker
+
+
+def test_a_long_run_of_one_stream_is_sent_in_chunks_the_registry_can_drop_one_by_one():
+    chunks = [("stdout", "x" * 400)] * 10
+    joined = coalesce(chunks, most=1000)
+    assert [len(text) for _, text in joined] == [1200, 1200, 1200, 400]
+
+
+def test_unread_is_what_no_read_has_returned():
+    buffer = OutputBuffer(limit=100)
+    buffer.append([("stdout", "a" * 30), ("stdout", "b" * 30)])
+    assert buffer.unread() == 60
+    read = buffer.read(0, max_chars=30)
+    assert buffer.unread() == 30
+    buffer.read(read.cursor)
+    assert buffer.unread() == 0
+
+
+def test_a_followed_file_is_read_from_where_the_task_began_and_keeps_split_characters(
+    tmp_path,
+):
+    """The tail starts at the file's end when made, and a read that ends inside a UTF-8
+    character gives it whole with the next read."""
+    import os
+
+    from ray_provider.runtime import output_tail
+
+    path = tmp_path / "worker.out"
+    with open(path, "a", encoding="utf-8", buffering=1) as stream:
+        stream.write("before the task\n")
+        tail = output_tail.tail_of(stream, "stdout")
+        assert tail is not None
+        text = "naïve café ünïcode\n"
+        encoded = text.encode()
+        cut = encoded.index("ï".encode()) + 1  # inside the two bytes of ï
+        stream.flush()
+        with open(path, "ab") as raw:
+            raw.write(encoded[:cut])
+        first = tail.read()
+        with open(path, "ab") as raw:
+            raw.write(encoded[cut:])
+        assert first + tail.read() == text
+        assert tail.read() == ""
+        fd = tail._fd
+        assert tail.finish() == ""
+        try:
+            os.fstat(fd)
+        except OSError:
+            pass
+        else:
+            raise AssertionError("the tail's own descriptor was left open")
+
+
+def test_streams_that_are_not_files_are_not_followed():
+    import io
+
+    from ray_provider.runtime.output_tail import tail_of
+
+    assert tail_of(io.StringIO(), "stdout") is None
+    assert tail_of(object(), "stdout") is None
+
+
+def test_a_stderr_write_ships_what_stdout_printed_before_it(tmp_path, monkeypatch):
+    """Followed files: the stderr wrapper drains both files, so the order of the two streams
+    is the order of the writes, not of the files."""
+    from ray_provider.runtime import execute, live_output
+    from ray_provider.runtime.output_tail import tail_of
+
+    monkeypatch.setattr(live_output, "SHIP_INTERVAL_SECONDS", 3600)  # only the writes drain
+    sent = []
+
+    class Registry:
+        class append_output:
+            @staticmethod
+            def remote(key, generation, chunks, close):
+                return chunks
+
+    monkeypatch.setattr(live_output.ray, "get", lambda call, timeout=None: sent.extend(call))
+    with (
+        open(tmp_path / "w.out", "a", encoding="utf-8", buffering=1) as out,
+        open(tmp_path / "w.err", "a", encoding="utf-8", buffering=1) as err,
+    ):
+        shipper = live_output.OutputShipper(Registry(), "k", "g")
+        shipper.follow(tail_of(out, "stdout"), tail_of(err, "stderr"))
+        draining = execute._DrainingStream(err, shipper.drain)
+        print("one", file=out)
+        print("two", file=draining)
+        print("three", file=out)
+        print("four", file=draining)
+        shipper.close()
+    assert sent == [
+        ("stdout", "one\n"),
+        ("stderr", "two\n"),
+        ("stdout", "three\n"),
+        ("stderr", "four\n"),
+    ]

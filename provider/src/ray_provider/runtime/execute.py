@@ -23,6 +23,7 @@ from typing import Any
 from ray import cloudpickle
 
 from ray_provider.runtime.live_output import OutputShipper
+from ray_provider.runtime.output_tail import tail_of
 from ray_provider.runtime.portable import PortableModin, make_portable, restore
 from ray_provider.runtime.walk import KEEP, children, walk
 
@@ -114,6 +115,50 @@ class _Tee(io.TextIOBase):
         return "".join(self._head) + middle + "".join(self._tail)
 
 
+class _DrainingStream(io.TextIOBase):
+    """``sys.stderr`` while the worker's log files are followed: a write goes to the worker's
+    own stream as before, then both files are drained, so what stdout printed before it is
+    shipped before it (the files alone do not say how the two streams interleave)."""
+
+    def __init__(self, original: Any, drain: Any) -> None:
+        self._original = original
+        self._drain = drain
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._original, "encoding", None) or "utf-8"
+
+    def fileno(self) -> int:
+        return self._original.fileno()
+
+    def write(self, text: str) -> int:
+        try:
+            self._original.write(text)
+        except Exception:  # as _Tee: the worker's stream must never break the task
+            pass
+        self._drain()
+        return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._original.flush()
+        except Exception:
+            pass
+
+
+def _live_streams(shipper: OutputShipper) -> tuple[Any, Any] | None:
+    """``(stdout, stderr)`` for the callable when the worker's streams can be followed as
+    files (``runtime.output_tail``): stdout stays the worker's own, stderr drains on write."""
+    out, err = tail_of(sys.stdout, "stdout"), tail_of(sys.stderr, "stderr")
+    if out is None or err is None:
+        for tail in (out, err):
+            if tail is not None:
+                tail.finish()  # both streams or neither: one way of keeping their order
+        return None
+    shipper.follow(out, err)
+    return sys.stdout, _DrainingStream(sys.stderr, shipper.drain)
+
+
 def _substitute(value: Any, resolved: tuple[Any, ...]) -> Any:
     """Fill the slots that ``extract_upstream`` put in, with the same walk (no item limit)."""
 
@@ -185,9 +230,14 @@ def _ray_ids() -> dict[str, str]:
         return {}
 
 
-def _output_fields(out: _Tee, err: _Tee, shipper: OutputShipper | None) -> dict[str, Any]:
+def _output_fields(out: Any, err: Any, shipper: OutputShipper | None) -> dict[str, Any]:
     """Close the live output; the report carries the captured output only if that failed."""
     if shipper is not None:
+        for stream in (out, err):
+            try:
+                stream.flush()  # into the followed file, or the shipper, before the last send
+            except Exception:
+                pass
         shipper.close()
         if shipper.failed is None:
             return {"live_output": True}
@@ -214,7 +264,11 @@ def run_callable(payload: bytes, started_signal: Any, *resolved: Any) -> tuple[A
         registry.mark_started.remote(key, generation, ids.get("ray_task_id", ""))
         shipper = OutputShipper(registry, key, generation)
     started = time.monotonic()
-    out, err = _Tee(sys.stdout, "stdout", shipper), _Tee(sys.stderr, "stderr", shipper)
+    followed = _live_streams(shipper) if shipper is not None else None
+    if followed is not None:
+        out, err = followed
+    else:
+        out, err = _Tee(sys.stdout, "stdout", shipper), _Tee(sys.stderr, "stderr", shipper)
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = out, err
     try:

@@ -49,6 +49,7 @@ class OutputBuffer:
     _chunks: deque[tuple[int, str, str]] = field(default_factory=deque)  # (start, stream, text)
     _end: int = 0  # cursor after the last chunk
     _held: int = 0  # characters in _chunks
+    _read_to: int = 0  # the furthest cursor a read has returned
     closed: bool = False
     touched: float = field(default_factory=time.monotonic)
 
@@ -65,8 +66,17 @@ class OutputBuffer:
         self.closed = self.closed or close
         self.touched = time.monotonic()
 
+    def unread(self) -> int:
+        """Characters held that no read has returned yet: how far the reader is behind."""
+        return min(self._held, max(0, self._end - self._read_to))
+
     def read(self, cursor: int, max_chars: int = MAX_READ_CHARS) -> OutputRead:
         """Chunks starting at ``cursor`` or later, up to about ``max_chars`` characters."""
+        result = self._read(cursor, max_chars)
+        self._read_to = max(self._read_to, result.cursor)
+        return result
+
+    def _read(self, cursor: int, max_chars: int) -> OutputRead:
         self.touched = time.monotonic()
         out: list[Chunk] = []
         first_start: int | None = None

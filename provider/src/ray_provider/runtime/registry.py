@@ -117,10 +117,13 @@ class ResultRegistry:
 
     def append_output(
         self, key: str, generation: str, chunks: list[Chunk], close: bool = False
-    ) -> None:
-        """The running task's latest output (``runtime.live_output`` sends it)."""
+    ) -> int:
+        """The running task's latest output (``runtime.live_output`` sends it); returns how
+        many characters its reader has not read yet, so the sender can keep pace."""
         with self._lock:
-            self._outputs.setdefault((key, generation), OutputBuffer()).append(chunks, close=close)
+            buffer = self._outputs.setdefault((key, generation), OutputBuffer())
+            buffer.append(chunks, close=close)
+            return buffer.unread()
 
     def read_output(self, key: str, generation: str, cursor: int) -> dict[str, Any]:
         """The try's output after ``cursor`` (see ``OutputBuffer.read``), and its Ray task id."""
