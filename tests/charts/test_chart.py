@@ -206,9 +206,14 @@ def test_external_store_needs_a_secret(helm):
 
 def test_missing_existing_secret_is_an_error_against_a_cluster(helm):
     # With the KubeRay CRDs known, the chart is installing for real: the store Secret must exist.
-    result = run_helm(helm, *profile_args("gke"), "--api-versions", "ray.io/v1")
+    keys = ("--set", "store.auth=keys,store.existingSecret=ray-platform-s3")
+    result = run_helm(helm, *profile_args("eks"), *keys, "--api-versions", "ray.io/v1")
     assert result.returncode != 0
     assert 'Secret "ray-platform-s3" (key "accessKey") was not found' in result.stderr
+    # GKE: the logs connection's HMAC key Secret, the only one that profile reads.
+    result = run_helm(helm, *profile_args("gke"), "--api-versions", "ray.io/v1")
+    assert result.returncode != 0
+    assert 'Secret "ray-platform-logs-hmac" (key "accessKey") was not found' in result.stderr
 
 
 # --- cloud credentials: the pods' identity instead of keys -----------------------------------
@@ -241,6 +246,25 @@ def test_eks_uses_the_pods_iam_role_and_no_key_secret(helm):
             assert not names & {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}, where
 
 
+GKE_ACCOUNT = "ray-platform@my-project.iam.gserviceaccount.com"
+
+
+def test_gke_uses_workload_identity_for_checkpoints_and_an_hmac_key_for_logs(helm):
+    annotation = f"ray.serviceAccount.annotations.iam\\.gke\\.io/gcp-service-account={GKE_ACCOUNT}"
+    docs = render(helm, *profile_args("gke"), "--set-string", annotation)
+    account = one(docs, "ServiceAccount", f"{RELEASE}-ray")
+    assert account["metadata"]["annotations"] == {"iam.gke.io/gcp-service-account": GKE_ACCOUNT}
+    specs = dict(ps for doc in docs for ps in pod_specs(doc))
+    ray_pods = [s for w, s in specs.items() if w.startswith("RayCluster/")]
+    assert ray_pods and all(s["serviceAccountName"] == f"{RELEASE}-ray" for s in ray_pods)
+    for where, spec in specs.items():
+        for container in containers(spec):
+            names = {e["name"] for e in container.get("env") or []}
+            assert not names & {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}, where
+    # The HMAC key Secret is read for the logs connection only: no pod mounts it.
+    assert not [w for w, s in specs.items() if "ray-platform-logs-hmac" in secret_refs(s)]
+
+
 def test_eks_falls_back_to_keys_from_a_secret(helm):
     docs = render(
         helm, *profile_args("eks"), "--set", "store.auth=keys,store.existingSecret=ray-platform-s3"
@@ -261,8 +285,12 @@ def test_eks_falls_back_to_keys_from_a_secret(helm):
             ["-f", str(VALUES / "eks.yaml"), "--set", "ray.serviceAccount.create=false"],
             "the Ray pods have no ServiceAccount of their own",
         ),
+        (
+            ["-f", str(VALUES / "gke.yaml"), "--set", "airflow.remoteLogging.existingSecret="],
+            "Airflow's S3 log handler signs with keys only",
+        ),
     ],
-    ids=["in-cluster-store", "with-a-key-secret", "without-a-service-account"],
+    ids=["in-cluster-store", "with-a-key-secret", "without-a-service-account", "gcs-logs-no-hmac"],
 )
 def test_pod_identity_mistakes_are_refused_naming_the_fix(helm, args, message):
     result = run_helm(helm, *args)
@@ -344,7 +372,7 @@ def test_token_auth_is_on_and_airflow_connections_carry_the_token(rendered, prof
     assert {"region_name", "checkpoint_bucket"} <= set(s3_conn["extra"])
     assert connections["HIGGS_RAY_CONN_ID"] == "ray_default"
     assert connections["HIGGS_CHECKPOINT_CONN_ID"] == "s3_checkpoints"
-    if profile in ("gke", "eks"):  # the keys come from the user's Secret at install time
+    if profile in ("gke", "eks"):  # the token comes from the user's Secret at install time
         assert auth["secretName"] == "ray-platform-ray-token"
         return
     token = secret_data(one(docs, "Secret", auth["secretName"]))["auth_token"]
@@ -360,8 +388,15 @@ def test_eks_connection_points_at_aws_s3_and_gke_at_gcs(rendered):
     eks = secret_data(one(rendered["eks"], "Secret", "ray-platform-airflow-connections"))
     assert "endpoint_url" not in json.loads(eks["AIRFLOW_CONN_S3_CHECKPOINTS"])["extra"]
     gke = secret_data(one(rendered["gke"], "Secret", "ray-platform-airflow-connections"))
-    extra = json.loads(gke["AIRFLOW_CONN_S3_CHECKPOINTS"])["extra"]
-    assert extra["endpoint_url"] == "https://storage.googleapis.com"
+    checkpoints = json.loads(gke["AIRFLOW_CONN_S3_CHECKPOINTS"])
+    assert checkpoints["extra"]["endpoint_url"] == "https://storage.googleapis.com"
+    # Workload Identity: no keys for the checkpoints; the logs connection has its HMAC key.
+    assert "login" not in checkpoints and "password" not in checkpoints
+    logs = json.loads(gke["AIRFLOW_CONN_S3_LOGS"])
+    assert (
+        "ray-platform-logs-hmac" in logs["login"] and "ray-platform-logs-hmac" in logs["password"]
+    )
+    assert logs["extra"]["endpoint_url"] == "https://storage.googleapis.com"
 
 
 # --- secrets --------------------------------------------------------------------------------

@@ -129,7 +129,7 @@ def test_the_logs_keys_go_to_airflow_only(rendered):
     assert readers == {f"Job/{RELEASE}-create-bucket"}, "only the Job (and Airflow) get those keys"
 
 
-@pytest.mark.parametrize("profile", ["gke", "eks", "aks"])
+@pytest.mark.parametrize("profile", ["eks", "aks"])
 def test_without_minio_the_logs_connection_uses_the_stores_keys(rendered, profile):
     data = connections(rendered[profile])
     logs = json.loads(data["AIRFLOW_CONN_S3_LOGS"])
@@ -141,6 +141,17 @@ def test_without_minio_the_logs_connection_uses_the_stores_keys(rendered, profil
     )
     assert logs["extra"].get("endpoint_url") == checkpoints["extra"].get("endpoint_url")
     assert LOGS_USER not in secrets_by_name(rendered[profile])
+
+
+def test_gke_logs_get_their_own_hmac_key_beside_workload_identity(rendered):
+    """GCS with Workload Identity: no keys for checkpoints; Airflow's log handler needs some."""
+    data = connections(rendered["gke"])
+    logs = json.loads(data["AIRFLOW_CONN_S3_LOGS"])
+    checkpoints = json.loads(data["AIRFLOW_CONN_S3_CHECKPOINTS"])
+    assert "login" not in checkpoints
+    assert "ray-platform-logs-hmac" in logs["login"]
+    assert logs["extra"]["endpoint_url"] == checkpoints["extra"]["endpoint_url"]
+    assert LOGS_USER not in secrets_by_name(rendered["gke"])
 
 
 def test_the_logs_keys_appear_only_in_secrets(rendered):

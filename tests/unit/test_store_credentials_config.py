@@ -105,3 +105,39 @@ def test_an_access_denied_error_says_when_temporary_keys_expired():
     )
     message = str(access_denied(config, "uploading s3://b/x", "ExpiredToken", "expired"))
     assert "role 'arn:r'" in message and "they expired" in message and "SK" not in message
+
+
+@pytest.mark.parametrize("kind", ["auto", "aws", "google"])
+def test_the_credential_chain_extra_picks_the_chain(kind):
+    creds = resolve(None, None, credential_chain=kind)
+    assert creds.chain and creds.chain_kind == kind
+
+
+def test_an_unknown_credential_chain_is_refused_naming_the_choices():
+    with pytest.raises(CheckpointConfigError, match=r"credential_chain='azure'.*auto, aws, google"):
+        resolve(None, None, credential_chain="azure")
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "kind", "google"),
+    [
+        ("https://storage.googleapis.com", "auto", True),
+        ("https://my-bucket.storage.googleapis.com:443", "auto", True),
+        ("https://s3.eu-west-1.amazonaws.com", "auto", False),
+        ("https://notstorage.googleapis.com.evil.example", "auto", False),
+        ("https://gcs.private.example", "google", True),
+        ("https://storage.googleapis.com", "aws", False),
+    ],
+)
+def test_a_keyless_store_uses_googles_chain_for_gcs_only(endpoint, kind, google):
+    config = StoreConfig.for_endpoint(
+        endpoint, "b", credential_chain=True, credential_chain_kind=kind
+    )
+    assert config.uses_google_chain is google
+
+
+def test_a_store_with_keys_never_uses_a_chain():
+    config = StoreConfig.for_endpoint(
+        "https://storage.googleapis.com", "b", access_key="k", secret_key="s"
+    )
+    assert not config.uses_google_chain

@@ -139,6 +139,7 @@ class CheckpointStoreHook(BaseHook):
                 expires_at=credentials.expires_at,
                 credential_source=credentials.source,
                 credential_chain=credentials.chain,
+                credential_chain_kind=credentials.chain_kind,
                 sts_endpoint=credentials.sts_endpoint,
                 region=region,
                 prefix=prefix or "",

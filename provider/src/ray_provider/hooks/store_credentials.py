@@ -14,7 +14,11 @@ serves both:
   own URL), else AWS's regional one;
 * no keys and no role: the process that does the I/O (a Ray worker, for checkpoints) finds
   its own with the AWS chain (``runtime.credential_chain``: environment, a web identity token
-  file, container or instance metadata), anonymous when there are none (a public bucket).
+  file, container or instance metadata), anonymous when there are none (a public bucket); for
+  GCS (``endpoint_url`` on storage.googleapis.com) with Google's instead (``runtime.
+  google_token``: GKE Workload Identity, a service account key, workload identity
+  federation). Extra ``credential_chain`` (``auto``, ``aws``, ``google``) overrides the choice,
+  e.g. for GCS behind a Private Service Connect endpoint.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from typing import Any
 
 from ray_provider.exceptions import CheckpointConfigError
 from ray_provider.runtime import sts
+
+# Extra ``credential_chain``: which chain a keyless connection's store uses.
+CHAIN_KINDS = ("auto", "aws", "google")
 
 
 @dataclass(frozen=True)
@@ -35,8 +42,9 @@ class StoreCredentials:
     session_token: str | None
     expires_at: float | None
     source: str
-    # No keys here: the side that does the I/O looks them up (the AWS chain).
+    # No keys here: the side that does the I/O looks them up (the AWS or Google chain).
     chain: bool = False
+    chain_kind: str = "auto"
     # Where STS is, for the role here or a web identity token there.
     sts_endpoint: str = ""
 
@@ -77,13 +85,24 @@ def credentials_from_connection(
             f"the {kind} of connection {conn_id!r} (access key {access_key!r})",
             sts_endpoint=endpoint,
         )
+    chain_kind = str(extra.get("credential_chain") or "auto")
+    if chain_kind not in CHAIN_KINDS:
+        raise CheckpointConfigError(
+            f"Connection {conn_id!r}, extra credential_chain={chain_kind!r}: expected one of "
+            f"{', '.join(CHAIN_KINDS)} (auto: Google's for storage.googleapis.com, else AWS's)."
+        )
     return StoreCredentials(
         None,
         None,
         None,
         None,
-        f"the AWS credential chain (connection {conn_id!r} has no keys)",
+        f"the {'Google' if chain_kind == 'google' else 'AWS'} credential chain of the machine "
+        f"doing the I/O (connection {conn_id!r} has no keys)"
+        if chain_kind != "auto"
+        else f"the credential chain of the machine doing the I/O (connection {conn_id!r} has "
+        "no keys)",
         chain=True,
+        chain_kind=chain_kind,
         sts_endpoint=endpoint,
     )
 

@@ -18,6 +18,13 @@ end instead by the part's SHA-256 in the manifest, which is signed with the depl
 checked by every reader before it decodes: a body altered on the way is refused at read, as a
 part altered in the bucket is. Small objects (the manifest, artifacts) keep signed payloads.
 
+Credentials: the config's keys (maybe temporary, with a session token); or, for a connection
+without keys, the machine's own, looked up here on the side that does the I/O: the AWS chain
+(``credential_chain``: environment, web identity token, container or instance metadata),
+whose expiring keys minio refreshes; or for GCS Google's (``google_token``: GKE Workload
+Identity and the rest of Application Default Credentials), an OAuth 2.0 token sent as
+``Authorization: Bearer`` where a signature would go, refreshed before it expires.
+
 Retries, in one layer: every call of ``S3Store`` is one operation, and a failure to reach the
 store is retried with exponential backoff (``retrying``: ``StoreConfig.attempts`` tries, the
 first wait ``backoff_seconds``, doubling) around the whole operation, then reported with the
@@ -49,6 +56,12 @@ from ray_provider.runtime.errors import (
     CheckpointError,
     CheckpointStoreError,
     StoreAccessDeniedError,
+    StoreCredentialsError,
+)
+from ray_provider.runtime.google_token import (
+    GoogleAccessToken,
+    cached_google_token,
+    is_google_endpoint,
 )
 
 PART_SIZE = 64 * 1024 * 1024
@@ -89,6 +102,9 @@ class StoreConfig:
     # web identity token at ``sts_endpoint`` unless AWS_ENDPOINT_URL_STS says otherwise.
     credential_chain: bool = False
     sts_endpoint: str = ""
+    # Which chain: "aws" (``credential_chain``), "google" (``google_token``: an OAuth 2.0
+    # token, for GCS), or "auto": Google's for storage.googleapis.com, else AWS's.
+    credential_chain_kind: str = "auto"
 
     def __repr__(self) -> str:  # never print the secrets
         return (
@@ -102,6 +118,15 @@ class StoreConfig:
 
     def uri(self, name: str = "") -> str:
         return f"s3://{self.bucket}/{name}"
+
+    @property
+    def uses_google_chain(self) -> bool:
+        """No keys, and Google's credentials (an OAuth 2.0 token) rather than AWS's."""
+        if not self.credential_chain:
+            return False
+        if self.credential_chain_kind == "auto":
+            return is_google_endpoint(self.endpoint)
+        return self.credential_chain_kind == "google"
 
     @classmethod
     def for_endpoint(
@@ -155,6 +180,9 @@ CREDENTIAL_REFUSALS = frozenset(
         "InvalidTokenId",
         "InvalidClientTokenId",
         "TokenRefreshRequired",
+        # GCS's XML API, for a missing or refused OAuth 2.0 token.
+        "AuthenticationRequired",
+        "MissingSecurityHeader",
     }
 )
 
@@ -326,6 +354,21 @@ def _content_range_total(headers: Any) -> int | None:
     return int(total) if total.isdigit() else None
 
 
+# The shape of minio's (private) ``Minio._build_headers`` the subclasses below were written for.
+_BUILD_HEADERS_PARAMETERS = ["self", "host", "headers", "body", "creds"]
+
+
+def _build_headers_as_expected() -> bool:
+    import inspect
+
+    from minio import Minio
+
+    method = getattr(Minio, "_build_headers", None)
+    return method is not None and list(inspect.signature(method).parameters) == (
+        _BUILD_HEADERS_PARAMETERS
+    )
+
+
 def _unsigned_payload_minio() -> type:
     """``minio.Minio`` sending request bodies as ``UNSIGNED-PAYLOAD`` on plain http too.
 
@@ -337,13 +380,9 @@ def _unsigned_payload_minio() -> type:
     override was written for (minio 7.2): another minio gets the plain client, whose signed
     bodies are only slower, never wrong.
     """
-    import inspect
-
     from minio import Minio
 
-    method = getattr(Minio, "_build_headers", None)
-    expected = ["self", "host", "headers", "body", "creds"]
-    if method is None or list(inspect.signature(method).parameters) != expected:
+    if not _build_headers_as_expected():
         return Minio
 
     class UnsignedPayloadMinio(Minio):
@@ -356,6 +395,34 @@ def _unsigned_payload_minio() -> type:
             return headers, date
 
     return UnsignedPayloadMinio
+
+
+def _bearer_minio(token: GoogleAccessToken) -> type:
+    """``minio.Minio`` that sends ``Authorization: Bearer <token>`` instead of a signature.
+
+    minio signs nothing when it has no credentials; this client then adds the OAuth 2.0 token
+    that GCS's XML API takes in place of an HMAC signature (bodies keep minio's Content-MD5,
+    which GCS checks). It rests on minio's private ``_build_headers``: with another shape of
+    it there is no safe fallback (the requests would go out anonymous), so it refuses.
+    """
+    from minio import Minio
+
+    if not _build_headers_as_expected():
+        import minio
+
+        raise StoreCredentialsError(
+            f"minio {minio.__version__} builds its requests differently from the 7.2 line this "
+            "provider adds Google's bearer token to: install minio>=7.2,<8, or give the GCS "
+            "connection an HMAC key (login/password)."
+        )
+
+    class BearerMinio(Minio):
+        def _build_headers(self, host, headers=None, body=None, creds=None):
+            headers, date = super()._build_headers(host, headers, body, None)
+            headers["Authorization"] = token.authorization()
+            return headers, date
+
+    return BearerMinio
 
 
 class HashingWriter:
@@ -398,22 +465,34 @@ class S3Store:
     """
 
     def __init__(self, config: StoreConfig, *, attempts: int | None = None, client: Any = None):
-        provider = None
-        if client is None and config.credential_chain:
+        provider: Any = None
+        token: GoogleAccessToken | None = None
+        if client is None and config.uses_google_chain:
+            token = cached_google_token()
+            config = replace(config, credential_source=token.source)
+        elif client is None and config.credential_chain:
             found = cached_credentials(config.region, config.sts_endpoint)
             config = replace(config, credential_source=found.source)
             provider = found.provider
         self.config = config
         self.attempts = config.attempts if attempts is None else attempts
-        self._client = client if client is not None else self._minio(config, provider)
+        self._client = client if client is not None else self._minio(config, provider, token)
         # Streamed part uploads: bodies sent unsigned (see the module doc).
         self._part_client = (
-            client if client is not None else self._minio(config, provider, unsigned_payload=True)
+            client
+            if client is not None
+            else self._minio(config, provider, token, unsigned_payload=True)
         )
 
     @staticmethod
-    def _minio(config: StoreConfig, provider: Any = None, unsigned_payload: bool = False) -> Any:
-        """A minio client with the config's keys, or with ``provider`` (the chain's) if given."""
+    def _minio(
+        config: StoreConfig,
+        provider: Any = None,
+        token: GoogleAccessToken | None = None,
+        unsigned_payload: bool = False,
+    ) -> Any:
+        """A minio client with the config's keys, ``provider`` (the AWS chain's) or ``token``
+        (Google's, sent as a bearer token instead of a signature)."""
         import urllib3
         from minio import Minio
 
@@ -423,6 +502,10 @@ class S3Store:
             # One connection per parallel part (or range), plus the one that reads ahead.
             maxsize=max(UPLOAD_STREAMS, DOWNLOAD_STREAMS) + 1,
         )
+        if token is not None:
+            return _bearer_minio(token)(
+                config.endpoint, secure=config.secure, region=config.region, http_client=http
+            )
         client_class = _unsigned_payload_minio() if unsigned_payload else Minio
         return client_class(
             config.endpoint,
