@@ -15,7 +15,12 @@
 #              (airflow.dagBundles.git, helm upgrade), and its @task.ray DAG, whose helper
 #              package exists only in the bundle's checkout, runs on Ray; then the chart's
 #              values are put back
-# E2E_CHECKS picks some of them (default: all six, in that order). Exits non-zero on the first
+#   run-cluster per-run clusters: with perRunClusters on (helm upgrade), ray_run_cluster_check
+#              makes a RayCluster for its run, runs two @task.ray on it (their pods are that
+#              cluster's) and reads the result back in a plain task; the teardown deletes it.
+#              A second run fails on purpose: its cluster is deleted too. Then the values are
+#              put back
+# E2E_CHECKS picks some of them (default: all seven, in that order). Exits non-zero on the first
 # check that fails, with the command that shows why.
 set -euo pipefail
 # shellcheck source=charts/scripts/lib.sh
@@ -26,7 +31,7 @@ check_images_mode
 check_prerequisites "$CLUSTER" kubectl
 cluster_exists 2>/dev/null || die "no $CLUSTER cluster '$CLUSTER_NAME': run 'make up' first."
 
-CHECKS="${E2E_CHECKS:-higgs head-loss netpol operations logs bundle}"
+CHECKS="${E2E_CHECKS:-higgs head-loss netpol operations logs bundle run-cluster}"
 TIMEOUT="${E2E_TIMEOUT:-1800}"
 MIN_AUC="${E2E_MIN_AUC:-0.7}"
 STAMP="$(date -u +%Y%m%dT%H%M%S)"
@@ -73,7 +78,9 @@ follow() {
     if [[ -n "${UNTIL:-}" && " $line " == *" $UNTIL "* ]]; then return 0; fi
     case "$state" in
       success) log "run $run_id: success in $((SECONDS - start))s"; return 0 ;;
-      failed) die "run $run_id failed; task logs: kubectl --context $(kube_context) -n $NAMESPACE exec ${scheduler[*]} -- airflow tasks states-for-dag-run $dag_id $run_id (logs under /opt/airflow/logs/dag_id=$dag_id/run_id=$run_id)" ;;
+      failed)
+        if [[ "${EXPECT_FAILURE:-}" == 1 ]]; then log "run $run_id: failed in $((SECONDS - start))s, as it should"; return 0; fi
+        die "run $run_id failed; task logs: kubectl --context $(kube_context) -n $NAMESPACE exec ${scheduler[*]} -- airflow tasks states-for-dag-run $dag_id $run_id (logs under /opt/airflow/logs/dag_id=$dag_id/run_id=$run_id)" ;;
     esac
     ((SECONDS - start < TIMEOUT)) || die "run $run_id did not finish within ${TIMEOUT}s (state: $state)"
     sleep 10
@@ -287,14 +294,25 @@ check_logs() {
   log "logs: the HIGGS run's task log survived the scheduler pod ($old -> $new), read from the store"
 }
 
-# Roll Airflow's Deployments (they read the connections Secret at start) one after the other:
-# all at once, each one's surge pod waited for CPU the old pods still held (kind, 2026-12-03).
+# Restart Airflow's Deployments (they read the connections Secret at start) one after the other,
+# each scaled to zero and back rather than rolled: a rolling restart's surge pod needs the CPU
+# its old pod still holds, which kind's 2 cores do not have (the scheduler's stayed Pending,
+# 2026-12-04; all at once, every surge pod waited, 2026-12-03).
 restart_airflow() {
-  local deploy
+  local deploy replicas
   for deploy in $(kc -n "$NAMESPACE" get deploy -l "release=$AIRFLOW_RELEASE" -o name); do
-    kc -n "$NAMESPACE" rollout restart "$deploy" >/dev/null
-    kc -n "$NAMESPACE" rollout status "$deploy" --timeout=600s >/dev/null
+    replicas="$(kc -n "$NAMESPACE" get "$deploy" -o jsonpath='{.spec.replicas}')"
+    kc -n "$NAMESPACE" scale "$deploy" --replicas=0 >/dev/null
+    kc -n "$NAMESPACE" wait --for=delete pod -l "$(deploy_selector "$deploy")" --timeout=300s >/dev/null 2>&1 || true
+    kc -n "$NAMESPACE" scale "$deploy" --replicas="${replicas:-1}" >/dev/null
+    kc -n "$NAMESPACE" rollout status "$deploy" --timeout=600s >/dev/null ||
+      die "$deploy did not come back after its restart: kubectl --context $(kube_context) -n $NAMESPACE describe $deploy"
   done
+}
+
+# A Deployment's pod selector as a label selector string (k=v,k=v).
+deploy_selector() {
+  kc -n "$NAMESPACE" get "$1" -o go-template='{{range $k, $v := .spec.selector.matchLabels}}{{$k}}={{$v}},{{end}}' | sed 's/,$//'
 }
 
 # The bundle's DAG: the same files tests/airflow/test_git_bundle.py commits to a local repository.
@@ -377,6 +395,81 @@ PY
   log "bundle: a @task.ray DAG from a Git bundle ran on Ray, its helper package sent by value"
 }
 
+# Per-run clusters are small here: the chart's own cluster already holds most of kind's CPUs.
+RUN_CLUSTER_VALUES=(
+  --set perRunClusters.enabled=true
+  --set-string perRunClusters.head.resources.requests.cpu=100m
+  --set-string perRunClusters.head.resources.requests.memory=1Gi
+  --set-string perRunClusters.head.resources.limits.cpu=1
+  --set-string perRunClusters.head.resources.limits.memory=1536Mi
+  --set-string perRunClusters.workers.cpu.resources.requests.cpu=100m
+  --set-string perRunClusters.workers.cpu.resources.requests.memory=1Gi
+  --set-string perRunClusters.workers.cpu.resources.limits.cpu=1
+  --set-string perRunClusters.workers.cpu.resources.limits.memory=2Gi
+)
+RUN_CLUSTER_SELECTOR="ray-platform/per-run=true"
+
+# The names of the per-run RayClusters left in the namespace.
+run_clusters() {
+  kc -n "$NAMESPACE" get rayclusters -l "$RUN_CLUSTER_SELECTOR" -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}'
+}
+
+# The task's "<what> ran on pod <pod>" line, then that pod's name.
+ran_on() {
+  local out pod
+  out="$(task_log ray_run_cluster_check "$1" "$2")"
+  pod="$(grep -o "$2 ran on pod [a-z0-9.-]*" <<<"$out" | head -1 | awk '{print $NF}')"
+  [[ -n "$pod" ]] || die "run-cluster: $2's log has no 'ran on pod' line (live output from the run's cluster?)"
+  echo "$pod"
+}
+
+# The name in the setup task's handle (XCom), and the names the teardown returned.
+cluster_made() {
+  task_result ray_run_cluster_check "$1" ray_cluster | python3 -c 'import json, sys; print(json.load(sys.stdin)["name"])'
+}
+clusters_deleted() {
+  task_result ray_run_cluster_check "$1" delete_ray_cluster | python3 -c 'import json, sys; print(" ".join(json.load(sys.stdin)))'
+}
+
+check_run_cluster() {
+  local dag=ray_run_cluster_check ok_run="e2e_run_cluster__$STAMP" fail_run="e2e_run_cluster_fail__$STAMP"
+  local made pod task left
+  [[ -z "$(run_clusters)" ]] || die "run-cluster: per-run RayClusters are already there: $(run_clusters | tr '\n' ' ')"
+  log "run-cluster: helm upgrade $RELEASE with perRunClusters.enabled, then Airflow restarts"
+  hc upgrade "$RELEASE" "$CHART" -n "$NAMESPACE" --reuse-values --wait --timeout 10m "${RUN_CLUSTER_VALUES[@]}" >/dev/null
+  restart_airflow
+  trigger "$dag" "$ok_run" '{}'
+  UNTIL=ray_cluster=success follow "$dag" "$ok_run"
+  made="$(cluster_made "$ok_run")"
+  echo "  the run's cluster: $made ($(run_clusters | tr '\n' ' '))"
+  follow "$dag" "$ok_run"
+  for task in squares total; do
+    pod="$(ran_on "$ok_run" "$task")"
+    [[ "$pod" == "$made"-* ]] || die "run-cluster: $task ran on pod $pod, not on the run's cluster $made"
+    echo "  $task ran on pod $pod"
+  done
+  [[ "$(clusters_deleted "$ok_run")" == "$made" ]] ||
+    die "run-cluster: the teardown deleted '$(clusters_deleted "$ok_run")', not the run's cluster $made"
+  left="$(run_clusters)"
+  [[ -z "$left" ]] || die "run-cluster: RayCluster(s) $left left after a successful run"
+  log "run-cluster: the run's cluster $made was made, used and deleted"
+  trigger "$dag" "$fail_run" '{"fail": true}'
+  EXPECT_FAILURE=1 follow "$dag" "$fail_run"
+  [[ " $(run_state "$dag" "$fail_run") " == *" fail_if_asked=failed "*" delete_ray_cluster=success "* ||
+    " $(run_state "$dag" "$fail_run") " == *" delete_ray_cluster=success "*" fail_if_asked=failed "* ]] ||
+    die "run-cluster: expected fail_if_asked failed and the teardown successful: $(run_state "$dag" "$fail_run")"
+  made="$(cluster_made "$fail_run")"
+  [[ "$(clusters_deleted "$fail_run")" == "$made" ]] ||
+    die "run-cluster: the failed run's teardown deleted '$(clusters_deleted "$fail_run")', not $made"
+  left="$(run_clusters)"
+  [[ -z "$left" ]] || die "run-cluster: RayCluster(s) $left left after the failed run"
+  log "run-cluster: a failed run's cluster $made was deleted by its teardown"
+  log "run-cluster: putting the chart's values back (perRunClusters off)"
+  hc upgrade "$RELEASE" "$CHART" -n "$NAMESPACE" --reuse-values --wait --timeout 10m \
+    --set perRunClusters.enabled=false >/dev/null
+  restart_airflow
+}
+
 for check in $CHECKS; do
   case "$check" in
     higgs) check_higgs ;;
@@ -385,7 +478,8 @@ for check in $CHECKS; do
     operations) check_operations ;;
     logs) check_logs ;;
     bundle) check_bundle ;;
-    *) die "unknown E2E_CHECKS entry '$check' (known: higgs head-loss netpol operations logs bundle)" ;;
+    run-cluster) check_run_cluster ;;
+    *) die "unknown E2E_CHECKS entry '$check' (known: higgs head-loss netpol operations logs bundle run-cluster)" ;;
   esac
 done
 log "e2e: all checks passed ($CHECKS)"

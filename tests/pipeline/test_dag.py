@@ -59,3 +59,19 @@ def test_the_operations_check_dag_maps_and_defers():
     assert dag.get_task("make_shards").deferrable is False
     job = dag.get_task("summarize_job")
     assert type(job).__name__ == "RaySubmitJobOperator" and job.result == "last_line"
+
+
+def test_the_run_cluster_check_dag_tears_its_cluster_down():
+    """`make e2e`'s run-cluster check relies on this shape: the Ray tasks use the run's
+    cluster, and the teardown belongs to the setup, so it runs when a task fails."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(PROJECT_DAGS / "ray_run_cluster_check.py"))
+    assert bag.import_errors == {}
+    dag = bag.dags["ray_run_cluster_check"]
+    setup, teardown = dag.get_task("ray_cluster"), dag.get_task("delete_ray_cluster")
+    assert setup.is_setup and teardown.is_teardown
+    assert setup.task_id in teardown.upstream_task_ids
+    for task_id in ("squares", "total"):
+        assert setup.task_id in dag.get_task(task_id).upstream_task_ids
+    assert teardown.task_id in dag.get_task("fail_if_asked").downstream_task_ids
