@@ -261,6 +261,10 @@ def test_gke_uses_workload_identity_for_checkpoints_and_an_hmac_key_for_logs(hel
         for container in containers(spec):
             names = {e["name"] for e in container.get("env") or []}
             assert not names & {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}, where
+    # helm test checks the store the way a Ray worker's checkpoint write reaches it.
+    test_pod = specs[f"Pod/{RELEASE}-test-connectivity"]
+    assert test_pod["serviceAccountName"] == f"{RELEASE}-ray"
+    assert "ray_provider.runtime.store_check" in test_pod["containers"][0]["args"][0]
     # The HMAC key Secret is read for the logs connection only: no pod mounts it.
     assert not [w for w, s in specs.items() if "ray-platform-logs-hmac" in secret_refs(s)]
 
