@@ -75,3 +75,21 @@ def test_the_run_cluster_check_dag_tears_its_cluster_down():
     for task_id in ("squares", "total"):
         assert setup.task_id in dag.get_task(task_id).upstream_task_ids
     assert teardown.task_id in dag.get_task("fail_if_asked").downstream_task_ids
+
+
+def test_the_astro_run_cluster_check_dag_uses_astro_provider_rays_operators():
+    """`make e2e`'s astro check: the cluster operators by astro-provider-ray's names, the
+    delete a teardown after the work, the Ray task and the job on the setup's cluster."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(PROJECT_DAGS / "astro_run_cluster_check.py"))
+    assert bag.import_errors == {}
+    dag = bag.dags["astro_run_cluster_check"]
+    setup, delete = dag.get_task("SetupRayCluster"), dag.get_task("DeleteRayCluster")
+    assert type(setup).__name__ == "SetupRayCluster" and setup.is_setup
+    assert type(delete).__name__ == "DeleteRayCluster" and delete.is_teardown
+    assert delete.upstream_task_ids == {"where", "SubmitRayJob"}
+    for task_id in ("where", "SubmitRayJob"):
+        task = dag.get_task(task_id)
+        assert task.upstream_task_ids == {"SetupRayCluster"}
+        assert task.xcom_task_key == "SetupRayCluster.dashboard"

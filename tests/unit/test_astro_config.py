@@ -39,8 +39,8 @@ def test_its_config_becomes_task_ray_arguments():
     ("key", "fix"),
     [
         ("entrypoint", "RaySubmitJobOperator"),
-        ("ray_cluster_yaml", "not available yet"),
-        ("xcom_task_key", "dashboard_url"),
+        ("ray_cluster_yaml", "SetupRayCluster"),
+        ("kuberay_version", "KubeRay is installed once"),
         ("num_cpu", "known keys"),
     ],
 )
@@ -59,6 +59,12 @@ def test_its_operators_import_by_their_names():
     # It always deferred there, with a 600 s job timeout.
     assert job.deferrable and job.execution_timeout == timedelta(seconds=600)
     assert job.entrypoint_num_cpus is None and job.ray_conn_id == "ray_conn"
-    for cluster_operator in (SetupRayCluster, DeleteRayCluster):
-        with pytest.raises(RayArgumentError, match="per-run Ray clusters"):
-            cluster_operator(task_id="c", conn_id="ray_conn", ray_cluster_yaml="ray.yaml")
+    setup = SetupRayCluster(task_id="c", conn_id="ray_conn", ray_cluster_yaml="ray.yaml")
+    delete = DeleteRayCluster(task_id="d", conn_id="ray_conn", ray_cluster_yaml="ray.yaml")
+    assert setup.template == "ray.yaml" and setup.is_setup
+    assert delete.is_teardown and delete.trigger_rule == "all_done_setup_success"
+
+
+def test_the_xcom_task_key_is_kept_for_the_task():
+    config = translate_config({"xcom_task_key": "SetupRayCluster.dashboard"}, "t")
+    assert config == {"xcom_task_key": "SetupRayCluster.dashboard"}

@@ -42,6 +42,8 @@ CONFIG_KEYS: dict[str, str] = {
     "num_gpus": "num_gpus",
     "memory": "memory",
     "resources": "resources",
+    # "SETUP_TASK.dashboard": run on the cluster of that SetupRayCluster (its signed handle).
+    "xcom_task_key": "xcom_task_key",
 }
 # Keys about how the job was waited for: the function's Ray task is waited for and its output
 # shown live whatever they say, so they are accepted and have nothing to change.
@@ -50,14 +52,14 @@ WAIT_KEYS = frozenset({"fetch_logs", "wait_for_completion", "poll_interval"})
 REFUSED_KEYS: dict[str, str] = {
     "entrypoint": "a command runs as a Ray job with RaySubmitJobOperator(entrypoint=...) (or "
     "ray_provider.operators.SubmitRayJob); @ray.task runs the decorated function itself",
-    "ray_cluster_yaml": "per-run clusters from a RayCluster YAML (SetupRayCluster) are not "
-    "available yet; point conn_id at a running cluster (the Helm chart's KubeRay cluster)",
-    "update_if_exists": "it belongs to ray_cluster_yaml (per-run clusters, not available yet)",
-    "kuberay_version": "it belongs to ray_cluster_yaml (per-run clusters, not available yet)",
-    "gpu_device_plugin_yaml": "it belongs to ray_cluster_yaml (per-run clusters, not "
-    "available yet); the chart's GPU worker group uses the cluster's device plugin",
-    "xcom_task_key": "it reads the dashboard URL SetupRayCluster pushed (per-run clusters, not "
-    "available yet); the connection's host or dashboard_url extra names the cluster",
+    "ray_cluster_yaml": "a per-run cluster is made by a task of its own: put a "
+    "SetupRayCluster(ray_cluster_yaml=...) upstream (and a DeleteRayCluster after), and give "
+    "this task config['xcom_task_key']='SETUP_TASK.dashboard'",
+    "update_if_exists": "it belongs to ray_cluster_yaml (SetupRayCluster upstream instead)",
+    "kuberay_version": "it belongs to ray_cluster_yaml (SetupRayCluster upstream instead; "
+    "KubeRay is installed once by the platform's charts)",
+    "gpu_device_plugin_yaml": "it belongs to ray_cluster_yaml (SetupRayCluster upstream "
+    "instead); the GPU node pool brings its device plugin",
 }
 TIMEOUT_KEY = "job_timeout_seconds"
 
@@ -125,7 +127,9 @@ class AstroRayTaskOperator(RayDecoratedOperator):
             timeout = config_timeout(config)
             if timeout is not None:
                 kwargs.setdefault("execution_timeout", timeout)
+        xcom_task_key = kwargs.pop("xcom_task_key", None)
         super().__init__(**kwargs)
+        self.xcom_task_key = xcom_task_key
 
     def execute(self, context: Any) -> Any:
         if self._config_factory is not None:
@@ -143,6 +147,14 @@ class AstroRayTaskOperator(RayDecoratedOperator):
 
     def remote_callable(self) -> Callable:
         return tolerate_ray_init(self.python_callable)
+
+    def _hook(self, ti: Any) -> Any:
+        # config["xcom_task_key"]: the cluster of that SetupRayCluster, not the connection's.
+        if self.xcom_task_key and self.ray_cluster is None:
+            from ray_provider.compat.astro_cluster import cluster_from_xcom_key
+
+            self.ray_cluster = cluster_from_xcom_key(self.xcom_task_key, ti, self.task_id)
+        return super()._hook(ti)
 
     def _build_config(self, context: Any) -> dict[str, Any]:
         factory = self._config_factory
@@ -188,6 +200,7 @@ class AstroRayTaskOperator(RayDecoratedOperator):
         self.memory = arguments.get("memory", self.memory)
         self.ray_resources = arguments.get("resources", self.ray_resources)
         self.runtime_env = arguments.get("runtime_env", self.runtime_env)
+        self.xcom_task_key = arguments.get("xcom_task_key", self.xcom_task_key)
 
 
 def astro_task(
