@@ -18,8 +18,9 @@
 #   run-cluster per-run clusters: with perRunClusters on (helm upgrade), ray_run_cluster_check
 #              makes a RayCluster for its run, runs two @task.ray on it (their pods are that
 #              cluster's) and reads the result back in a plain task; the teardown deletes it.
-#              A second run fails on purpose: its cluster is deleted too. Then the values are
-#              put back
+#              A second run fails on purpose: its cluster is deleted too. The same with
+#              astro-provider-ray's SetupRayCluster / SubmitRayJob / DeleteRayCluster
+#              (astro_run_cluster_check). Then the values are put back
 # E2E_CHECKS picks some of them (default: all seven, in that order). Exits non-zero on the first
 # check that fails, with the command that shows why.
 set -euo pipefail
@@ -414,12 +415,12 @@ run_clusters() {
   kc -n "$NAMESPACE" get rayclusters -l "$RUN_CLUSTER_SELECTOR" -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}'
 }
 
-# The task's "<what> ran on pod <pod>" line, then that pod's name.
+# The task's "<task> ran on pod <pod>" line, then that pod's name (DAG, run, task).
 ran_on() {
   local out pod
-  out="$(task_log ray_run_cluster_check "$1" "$2")"
-  pod="$(grep -o "$2 ran on pod [a-z0-9.-]*" <<<"$out" | head -1 | awk '{print $NF}')"
-  [[ -n "$pod" ]] || die "run-cluster: $2's log has no 'ran on pod' line (live output from the run's cluster?)"
+  out="$(task_log "$1" "$2" "$3")"
+  pod="$(grep -o "$3 ran on pod [a-z0-9.-]*" <<<"$out" | head -1 | awk '{print $NF}')"
+  [[ -n "$pod" ]] || die "run-cluster: $3's log has no 'ran on pod' line (live output from the run's cluster?)"
   echo "$pod"
 }
 
@@ -429,6 +430,36 @@ cluster_made() {
 }
 clusters_deleted() {
   task_result ray_run_cluster_check "$1" delete_ray_cluster | python3 -c 'import json, sys; print(" ".join(json.load(sys.stdin)))'
+}
+
+# astro-provider-ray's spelling of the same (dags/astro_run_cluster_check.py): SetupRayCluster
+# from a YAML file (the chart's template, copied into the scheduler pod where tasks run), a
+# @ray.task and a SubmitRayJob on its cluster via xcom_task_key, DeleteRayCluster after them.
+ASTRO_YAML=/tmp/astro-raycluster.yaml
+check_astro_run_cluster() {
+  local dag=astro_run_cluster_check ok_run="e2e_astro_cluster__$STAMP" fail_run="e2e_astro_cluster_fail__$STAMP"
+  local made pod left
+  kc -n "$NAMESPACE" get configmap -l app.kubernetes.io/component=run-cluster-template \
+    -o jsonpath='{.items[0].data.raycluster\.yaml}' |
+    kc -n "$NAMESPACE" exec -i "${scheduler[@]}" -- sh -c "cat > $ASTRO_YAML"
+  trigger "$dag" "$ok_run" '{}'
+  follow "$dag" "$ok_run"
+  made="$(task_result "$dag" "$ok_run" SetupRayCluster | python3 -c 'import json, sys; print(json.load(sys.stdin)["name"])')"
+  pod="$(ran_on "$dag" "$ok_run" where)"
+  [[ "$pod" == "$made"-* ]] || die "astro: the @ray.task ran on pod $pod, not on the run's cluster $made"
+  task_log "$dag" "$ok_run" SubmitRayJob | grep -q "job ran on pod $made-" ||
+    die "astro: SubmitRayJob's log has no 'job ran on pod $made-...' line: $(task_log "$dag" "$ok_run" SubmitRayJob | tail -5)"
+  left="$(run_clusters)"
+  [[ -z "$left" ]] || die "astro: RayCluster(s) $left left after DeleteRayCluster"
+  echo "  @ray.task ran on pod $pod; SubmitRayJob ran on $made's head"
+  log "astro: SetupRayCluster made $made, @ray.task and SubmitRayJob ran on it, DeleteRayCluster deleted it"
+  trigger "$dag" "$fail_run" '{"fail": true}'
+  EXPECT_FAILURE=1 follow "$dag" "$fail_run"
+  [[ " $(run_state "$dag" "$fail_run") " == *" DeleteRayCluster=success "*" SubmitRayJob=failed "* ]] ||
+    die "astro: expected SubmitRayJob failed and DeleteRayCluster successful: $(run_state "$dag" "$fail_run")"
+  left="$(run_clusters)"
+  [[ -z "$left" ]] || die "astro: RayCluster(s) $left left after a failed run"
+  log "astro: a failed job's run still deleted its cluster (DeleteRayCluster is a teardown)"
 }
 
 check_run_cluster() {
@@ -444,7 +475,7 @@ check_run_cluster() {
   echo "  the run's cluster: $made ($(run_clusters | tr '\n' ' '))"
   follow "$dag" "$ok_run"
   for task in squares total; do
-    pod="$(ran_on "$ok_run" "$task")"
+    pod="$(ran_on "$dag" "$ok_run" "$task")"
     [[ "$pod" == "$made"-* ]] || die "run-cluster: $task ran on pod $pod, not on the run's cluster $made"
     echo "  $task ran on pod $pod"
   done
@@ -464,6 +495,7 @@ check_run_cluster() {
   left="$(run_clusters)"
   [[ -z "$left" ]] || die "run-cluster: RayCluster(s) $left left after the failed run"
   log "run-cluster: a failed run's cluster $made was deleted by its teardown"
+  check_astro_run_cluster
   log "run-cluster: putting the chart's values back (perRunClusters off)"
   hc upgrade "$RELEASE" "$CHART" -n "$NAMESPACE" --reuse-values --wait --timeout 10m \
     --set perRunClusters.enabled=false >/dev/null
