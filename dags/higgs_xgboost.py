@@ -6,6 +6,11 @@ xgboost-ray or Ray Train otherwise; the task log says which and why.
 Every heavy step is a ``@task.ray``: frames move from task to task through the Ray object
 store, never through Airflow. Trigger with params to change the data or the training, e.g.
 ``{"source": "https://.../HIGGS.csv.gz", "rows": 11000000, "rounds": 200}``.
+
+``higgs_xgboost_run_cluster`` is the same pipeline on a Ray cluster of the run's own, made
+from the chart's per-run template (``perRunClusters.enabled``) by a setup task and deleted by
+a teardown when the run ends, failed or not. The trained model is checkpointed, so a re-run
+of ``evaluate`` after the cluster is gone restores it from the store.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import json
 import os
 
 from airflow.sdk import Param, dag, task
+
+from ray_provider.operators import RayClusterSetupOperator, RayClusterTeardownOperator
 
 # The helpers are imported here, not inside the tasks: the Ray workers cannot import the DAG
 # folder, so they travel with the task functions, pickled by value (the provider does that for
@@ -77,15 +84,10 @@ PARAMS = {
 }
 
 
-@dag(
-    dag_id="higgs_xgboost",
-    schedule=None,
-    catchup=False,
-    params=PARAMS,
-    tags=["example", "ray", "xgboost"],
-    default_args={"retries": 1},
-)
-def higgs_xgboost():
+def higgs_pipeline(ray_cluster=None) -> None:
+    """The pipeline's tasks, on the connection's cluster or on ``ray_cluster`` (a setup's
+    output: the run's own cluster)."""
+
     @task.ray(ray_conn_id=RAY_CONN_ID, num_cpus=1)
     def load_dataframe(source_store, params=None):
         frame = load(
@@ -177,10 +179,51 @@ def higgs_xgboost():
         print(f"model:   {saved['model']}\nmetrics: {saved['metrics']}")
         return metrics
 
+    if ray_cluster is not None:
+        on_cluster = {"ray_cluster": ray_cluster}
+        load_dataframe = load_dataframe.override(**on_cluster)
+        create_data = create_data.override(**on_cluster)
+        train_model = train_model.override(**on_cluster)
+        evaluate = evaluate.override(**on_cluster)
     data = create_data(load_dataframe(s3_fields(SOURCE_CONN_ID)))
     trained = train_model(data)
     metrics = evaluate(data, trained)
     report(metrics, save_model(trained, metrics))
 
 
+@dag(
+    dag_id="higgs_xgboost",
+    schedule=None,
+    catchup=False,
+    params=PARAMS,
+    tags=["example", "ray", "xgboost"],
+    default_args={"retries": 1},
+)
+def higgs_xgboost():
+    higgs_pipeline()
+
+
+@dag(
+    dag_id="higgs_xgboost_run_cluster",
+    schedule=None,
+    catchup=False,
+    params={
+        **PARAMS,
+        "cpu_workers": Param(1, type="integer", minimum=0, maximum=64),
+    },
+    tags=["example", "ray", "xgboost", "per-run-cluster"],
+    default_args={"retries": 1},
+)
+def higgs_xgboost_run_cluster():
+    cluster = RayClusterSetupOperator(
+        task_id="ray_cluster",
+        worker_replicas={"cpu": "{{ params.cpu_workers }}"},
+        ready_timeout=900,
+    )
+    delete = RayClusterTeardownOperator(task_id="delete_ray_cluster", cluster=cluster.output)
+    with delete.as_teardown(setups=cluster):
+        higgs_pipeline(ray_cluster=cluster.output)
+
+
 higgs_xgboost()
+higgs_xgboost_run_cluster()

@@ -20,7 +20,8 @@
 #              cluster's) and reads the result back in a plain task; the teardown deletes it.
 #              A second run fails on purpose: its cluster is deleted too. The same with
 #              astro-provider-ray's SetupRayCluster / SubmitRayJob / DeleteRayCluster
-#              (astro_run_cluster_check). Then the values are put back
+#              (astro_run_cluster_check), and the HIGGS pipeline on a run's cluster
+#              (higgs_xgboost_run_cluster, RUN_CLUSTER_ROWS rows). Then the values are put back
 # E2E_CHECKS picks some of them (default: all seven, in that order). Exits non-zero on the first
 # check that fails, with the command that shows why.
 set -euo pipefail
@@ -425,8 +426,9 @@ ran_on() {
 }
 
 # The name in the setup task's handle (XCom), and the names the teardown returned.
-cluster_made() {
-  task_result ray_run_cluster_check "$1" ray_cluster | python3 -c 'import json, sys; print(json.load(sys.stdin)["name"])'
+cluster_made() { cluster_made_in ray_run_cluster_check "$1"; }
+cluster_made_in() {
+  task_result "$1" "$2" ray_cluster | python3 -c 'import json, sys; print(json.load(sys.stdin)["name"])'
 }
 clusters_deleted() {
   task_result ray_run_cluster_check "$1" delete_ray_cluster | python3 -c 'import json, sys; print(" ".join(json.load(sys.stdin)))'
@@ -460,6 +462,22 @@ check_astro_run_cluster() {
   left="$(run_clusters)"
   [[ -z "$left" ]] || die "astro: RayCluster(s) $left left after a failed run"
   log "astro: a failed job's run still deleted its cluster (DeleteRayCluster is a teardown)"
+}
+
+# The HIGGS pipeline as an option on a per-run cluster (higgs_xgboost_run_cluster), small.
+check_higgs_run_cluster() {
+  local dag=higgs_xgboost_run_cluster run_id="e2e_higgs_run_cluster__$STAMP" conf metrics auc made left
+  conf="$(printf '{"source": "synthetic", "rows": %d, "rounds": %d, "num_actors": 1, "cpus_per_actor": 1, "use_gpu": false, "cpu_workers": 1}' \
+    "${RUN_CLUSTER_ROWS:-20000}" "${ROUNDS:-20}")"
+  trigger "$dag" "$run_id" "$conf"
+  follow "$dag" "$run_id"
+  made="$(cluster_made_in "$dag" "$run_id")"
+  metrics="$(task_result "$dag" "$run_id" report)"
+  auc="$(grep -o '"auc": *[0-9.eE+-]*' <<<"$metrics" | awk -F': *' '{print $2}' || true)"
+  [[ -n "$auc" ]] || die "higgs on a per-run cluster: the report task returned no auc: $metrics"
+  left="$(run_clusters)"
+  [[ -z "$left" ]] || die "higgs on a per-run cluster: RayCluster(s) $left left after the run"
+  log "higgs on the run's cluster $made: test AUC $auc, cluster deleted"
 }
 
 check_run_cluster() {
@@ -496,6 +514,7 @@ check_run_cluster() {
   [[ -z "$left" ]] || die "run-cluster: RayCluster(s) $left left after the failed run"
   log "run-cluster: a failed run's cluster $made was deleted by its teardown"
   check_astro_run_cluster
+  check_higgs_run_cluster
   log "run-cluster: putting the chart's values back (perRunClusters off)"
   hc upgrade "$RELEASE" "$CHART" -n "$NAMESPACE" --reuse-values --wait --timeout 10m \
     --set perRunClusters.enabled=false >/dev/null

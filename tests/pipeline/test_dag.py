@@ -93,3 +93,23 @@ def test_the_astro_run_cluster_check_dag_uses_astro_provider_rays_operators():
         task = dag.get_task(task_id)
         assert task.upstream_task_ids == {"SetupRayCluster"}
         assert task.xcom_task_key == "SetupRayCluster.dashboard"
+
+
+def test_the_higgs_pipeline_on_a_per_run_cluster_has_every_ray_task_on_it():
+    """higgs_xgboost_run_cluster: the same tasks, the Ray ones on the setup's cluster, the
+    teardown after all of them."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(PROJECT_DAGS / "higgs_xgboost.py"))
+    assert bag.import_errors == {}
+    plain, per_run = bag.dags["higgs_xgboost"], bag.dags["higgs_xgboost_run_cluster"]
+    work = set(plain.task_ids)
+    assert set(per_run.task_ids) == work | {"ray_cluster", "delete_ray_cluster"}
+    setup, teardown = per_run.get_task("ray_cluster"), per_run.get_task("delete_ray_cluster")
+    assert setup.is_setup and teardown.is_teardown
+    ray_tasks = {t for t in work if type(plain.get_task(t)).__name__ == "RayDecoratedOperator"}
+    assert ray_tasks == {"load_dataframe", "create_data", "train_model", "evaluate"}
+    for task_id in ray_tasks:
+        assert per_run.get_task(task_id).ray_cluster is not None, task_id
+        assert plain.get_task(task_id).ray_cluster is None, task_id
+    assert setup.worker_replicas == {"cpu": "{{ params.cpu_workers }}"}

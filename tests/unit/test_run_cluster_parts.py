@@ -115,6 +115,11 @@ def test_image_and_replicas_are_overridden_without_touching_the_template():
         build(worker_replicas={"gpu": 1})
     with pytest.raises(RayClusterTemplateError, match="whole number"):
         build(worker_replicas={"cpu": -1})
+    # A templated count ("{{ params.workers }}") arrives rendered as text.
+    rendered = build(worker_replicas={"cpu": "2"})["spec"]["workerGroupSpecs"][0]
+    assert rendered["replicas"] == 2
+    with pytest.raises(RayClusterTemplateError, match="whole number"):
+        build(worker_replicas={"cpu": "two"})
 
 
 @pytest.mark.parametrize(

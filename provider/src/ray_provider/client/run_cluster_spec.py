@@ -218,6 +218,8 @@ def _set_image(spec: dict[str, Any], image: str) -> None:
 def _set_replicas(spec: dict[str, Any], replicas: dict[str, int], source: str) -> None:
     groups = {g.get("groupName"): g for g in spec.get("workerGroupSpecs") or []}
     for group_name, count in replicas.items():
+        if isinstance(count, str) and count.strip().isdigit():
+            count = int(count)  # a Jinja template ("{{ params.workers }}") renders to text
         if group_name not in groups:
             raise RayClusterTemplateError(
                 f"worker_replicas names group {group_name!r}; template {source!r} has "
