@@ -20,8 +20,6 @@ import os
 
 from airflow.sdk import Param, dag, task
 
-from ray_provider.operators import RayClusterSetupOperator, RayClusterTeardownOperator
-
 # The helpers are imported here, not inside the tasks: the Ray workers cannot import the DAG
 # folder, so they travel with the task functions, pickled by value (the provider does that for
 # any module under the DAG folder that the DAG file has imported).
@@ -30,6 +28,8 @@ from higgs.model import TRAINERS, split
 from higgs.model import evaluate as score_model
 from higgs.sources import load
 from higgs.trainer_choice import CHOICES, choose_trainer, frame_bytes
+
+from ray_provider.operators import RayClusterSetupOperator, RayClusterTeardownOperator
 
 RAY_CONN_ID = os.environ.get("HIGGS_RAY_CONN_ID", "ray_default")
 CHECKPOINT_CONN_ID = os.environ.get("HIGGS_CHECKPOINT_CONN_ID", "s3_checkpoints")
