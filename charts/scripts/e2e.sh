@@ -414,6 +414,13 @@ RUN_CLUSTER_VALUES=(
 )
 RUN_CLUSTER_SELECTOR="ray-platform/per-run=true"
 
+# Whether a run_state line has every <task>=<state> given after it (in any order).
+states_are() {
+  local line=" $1 " want
+  shift
+  for want in "$@"; do [[ "$line" == *" $want "* ]] || return 1; done
+}
+
 # The names of the per-run RayClusters left in the namespace.
 run_clusters() {
   kc -n "$NAMESPACE" get rayclusters -l "$RUN_CLUSTER_SELECTOR" -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}'
@@ -460,7 +467,7 @@ check_astro_run_cluster() {
   log "astro: SetupRayCluster made $made, @ray.task and SubmitRayJob ran on it, DeleteRayCluster deleted it"
   trigger "$dag" "$fail_run" '{"fail": true}'
   EXPECT_FAILURE=1 follow "$dag" "$fail_run"
-  [[ " $(run_state "$dag" "$fail_run") " == *" DeleteRayCluster=success "*" SubmitRayJob=failed "* ]] ||
+  states_are "$(run_state "$dag" "$fail_run")" SubmitRayJob=failed DeleteRayCluster=success ||
     die "astro: expected SubmitRayJob failed and DeleteRayCluster successful: $(run_state "$dag" "$fail_run")"
   left="$(run_clusters)"
   [[ -z "$left" ]] || die "astro: RayCluster(s) $left left after a failed run"
@@ -507,8 +514,7 @@ check_run_cluster() {
   log "run-cluster: the run's cluster $made was made, used and deleted"
   trigger "$dag" "$fail_run" '{"fail": true}'
   EXPECT_FAILURE=1 follow "$dag" "$fail_run"
-  [[ " $(run_state "$dag" "$fail_run") " == *" fail_if_asked=failed "*" delete_ray_cluster=success "* ||
-    " $(run_state "$dag" "$fail_run") " == *" delete_ray_cluster=success "*" fail_if_asked=failed "* ]] ||
+  states_are "$(run_state "$dag" "$fail_run")" fail_if_asked=failed delete_ray_cluster=success ||
     die "run-cluster: expected fail_if_asked failed and the teardown successful: $(run_state "$dag" "$fail_run")"
   made="$(cluster_made "$fail_run")"
   [[ "$(clusters_deleted "$fail_run")" == "$made" ]] ||
