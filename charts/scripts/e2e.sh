@@ -450,7 +450,7 @@ clusters_deleted() {
 ASTRO_YAML=/tmp/astro-raycluster.yaml
 check_astro_run_cluster() {
   local dag=astro_run_cluster_check ok_run="e2e_astro_cluster__$STAMP" fail_run="e2e_astro_cluster_fail__$STAMP"
-  local made pod left
+  local made pod left job_log
   kc -n "$NAMESPACE" get configmap -l app.kubernetes.io/component=run-cluster-template \
     -o jsonpath='{.items[0].data.raycluster\.yaml}' |
     kc -n "$NAMESPACE" exec -i "${scheduler[@]}" -- sh -c "cat > $ASTRO_YAML"
@@ -459,8 +459,10 @@ check_astro_run_cluster() {
   made="$(task_result "$dag" "$ok_run" SetupRayCluster | python3 -c 'import json, sys; print(json.load(sys.stdin)["name"])')"
   pod="$(ran_on "$dag" "$ok_run" where)"
   [[ "$pod" == "$made"-* ]] || die "astro: the @ray.task ran on pod $pod, not on the run's cluster $made"
-  task_log "$dag" "$ok_run" SubmitRayJob | grep -q "job ran on pod $made-" ||
-    die "astro: SubmitRayJob's log has no 'job ran on pod $made-...' line: $(task_log "$dag" "$ok_run" SubmitRayJob | tail -5)"
+  # Read whole, then searched: grep -q on the pipe would end kubectl early (pipefail).
+  job_log="$(task_log "$dag" "$ok_run" SubmitRayJob)"
+  grep -q "job ran on pod $made-" <<<"$job_log" ||
+    die "astro: SubmitRayJob's log has no 'job ran on pod $made-...' line: $(tail -5 <<<"$job_log")"
   left="$(run_clusters)"
   [[ -z "$left" ]] || die "astro: RayCluster(s) $left left after DeleteRayCluster"
   echo "  @ray.task ran on pod $pod; SubmitRayJob ran on $made's head"
