@@ -203,6 +203,16 @@ class RayClusterSetupOperator(_ClusterTask):
             handle.address,
             handle.dashboard_url,
         )
+        # That address resolves only inside the cluster: say how to open it from a laptop.
+        self.log.info(
+            "Its dashboard from outside the cluster: kubectl -n %s port-forward svc/%s %d:%d, "
+            "then http://localhost:%d",
+            namespace,
+            spec.head_service(name, namespace).split(".")[0],
+            spec.DASHBOARD_PORT,
+            spec.DASHBOARD_PORT,
+            spec.DASHBOARD_PORT,
+        )
         return handle.signed(deployment.key).to_xcom()
 
     def on_kill(self) -> None:
