@@ -64,8 +64,13 @@ def cluster_name(prefix: str, deployment: str, dag_id: str, run_id: str) -> str:
     return f"{base}-{run_hash(deployment, dag_id, run_id)}"
 
 
+def head_service_name(name: str) -> str:
+    """The head's Service, as KubeRay names it."""
+    return f"{name}-head-svc"
+
+
 def head_service(name: str, namespace: str) -> str:
-    return f"{name}-head-svc.{namespace}.svc"
+    return f"{head_service_name(name)}.{namespace}.svc"
 
 
 def client_address(name: str, namespace: str) -> str:

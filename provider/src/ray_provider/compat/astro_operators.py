@@ -109,7 +109,30 @@ class SubmitRayJob(RaySubmitJobOperator):
         return super().jobs(ti)
 
 
-class SetupRayCluster(RayClusterSetupOperator):
+class _AstroConnection:
+    """Where astro-provider-ray's cluster operators find Kubernetes: their ``conn_id``'s
+    kubeconfig extras, and a namespace from the YAML, then that connection, then the usual."""
+
+    conn_id: str
+    ray_cluster_yaml: str | None
+    namespace: str | None
+    _api: Any
+
+    def api(self) -> Any:
+        if self._api is None:
+            self._api = kubernetes_from_connection(self.conn_id)
+        return self._api
+
+    def resolved_namespace(self) -> str:
+        return (
+            self.namespace
+            or _template_namespace(self.ray_cluster_yaml)
+            or connection_namespace(self.conn_id)
+            or super().resolved_namespace()  # type: ignore[misc]
+        )
+
+
+class SetupRayCluster(_AstroConnection, RayClusterSetupOperator):
     """astro-provider-ray's ``SetupRayCluster``: this run's RayCluster from ``ray_cluster_yaml``.
 
     The YAML is the template of a per-run cluster (``RayClusterSetupOperator``): its
@@ -158,19 +181,6 @@ class SetupRayCluster(RayClusterSetupOperator):
         }
         self.is_setup = True
 
-    def api(self) -> Any:
-        if self._api is None:
-            self._api = kubernetes_from_connection(self.conn_id)
-        return self._api
-
-    def resolved_namespace(self) -> str:
-        return (
-            self.namespace
-            or _template_namespace(self.ray_cluster_yaml)
-            or connection_namespace(self.conn_id)
-            or super().resolved_namespace()
-        )
-
     def execute(self, context: Any) -> dict[str, Any]:
         for name, value in self.ignored.items():
             self.log.warning("%s=%r is ignored here: %s", name, value, IGNORED[name])
@@ -181,7 +191,7 @@ class SetupRayCluster(RayClusterSetupOperator):
         return handle
 
 
-class DeleteRayCluster(RayClusterTeardownOperator):
+class DeleteRayCluster(_AstroConnection, RayClusterTeardownOperator):
     """astro-provider-ray's ``DeleteRayCluster``: deletes this run's cluster(s), as a teardown.
 
     It runs when the tasks before it are done, failed or not (there it ran only after they
@@ -208,19 +218,6 @@ class DeleteRayCluster(RayClusterTeardownOperator):
         del gpu_device_plugin_yaml  # its DaemonSet belongs to the node pool
         self.is_teardown = True
         self.trigger_rule = TriggerRule.ALL_DONE_SETUP_SUCCESS
-
-    def api(self) -> Any:
-        if self._api is None:
-            self._api = kubernetes_from_connection(self.conn_id)
-        return self._api
-
-    def resolved_namespace(self) -> str:
-        return (
-            self.namespace
-            or _template_namespace(self.ray_cluster_yaml)
-            or connection_namespace(self.conn_id)
-            or super().resolved_namespace()
-        )
 
 
 # Why SetupRayCluster's arguments about installing things change nothing here.

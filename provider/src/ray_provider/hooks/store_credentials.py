@@ -29,8 +29,13 @@ from typing import Any
 from ray_provider.exceptions import CheckpointConfigError
 from ray_provider.runtime import sts
 
-# Extra ``credential_chain``: which chain a keyless connection's store uses.
-CHAIN_KINDS = ("auto", "aws", "google")
+# Extra ``credential_chain``: which chain a keyless connection's store uses, as messages name it.
+CHAIN_NAMES = {
+    "auto": "the credential chain",
+    "aws": "the AWS credential chain",
+    "google": "the Google credential chain",
+}
+CHAIN_KINDS = tuple(CHAIN_NAMES)
 
 
 @dataclass(frozen=True)
@@ -96,10 +101,7 @@ def credentials_from_connection(
         None,
         None,
         None,
-        f"the {'Google' if chain_kind == 'google' else 'AWS'} credential chain of the machine "
-        f"doing the I/O (connection {conn_id!r} has no keys)"
-        if chain_kind != "auto"
-        else f"the credential chain of the machine doing the I/O (connection {conn_id!r} has "
+        f"{CHAIN_NAMES[chain_kind]} of the machine doing the I/O (connection {conn_id!r} has "
         "no keys)",
         chain=True,
         chain_kind=chain_kind,

@@ -208,7 +208,7 @@ class RayClusterSetupOperator(_ClusterTask):
             "Its dashboard from outside the cluster: kubectl -n %s port-forward svc/%s %d:%d, "
             "then http://localhost:%d",
             namespace,
-            spec.head_service(name, namespace).split(".")[0],
+            spec.head_service_name(name),
             spec.DASHBOARD_PORT,
             spec.DASHBOARD_PORT,
             spec.DASHBOARD_PORT,
