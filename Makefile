@@ -20,7 +20,7 @@ PLATFORM_CACHE := $(or $(RAY_PLATFORM_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cac
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup test test-unit lint bench bench-gpu demo demo-stop clean tools tools-helm tools-minio up down e2e docker-engine images-local
+.PHONY: help setup test test-unit lint bench bench-gpu demo demo-stop clean tools tools-helm tools-minio tools-gateway up down e2e docker-engine images-local
 
 help: ## List the targets with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -67,7 +67,7 @@ clean: ## Remove the virtual environment and local tools
 
 # ---- Kubernetes: tools, local cluster (charts/, docker/, kind-config.yaml) ----------------
 
-tools: tools-helm tools-minio ## Build what is missing: helm (v3.22.0, into .tools/bin) and the MinIO server (needs Go)
+tools: tools-helm tools-minio tools-gateway ## Build what is missing: helm (v3.22.0, into .tools/bin), the MinIO server (needs Go), s3proxy and Azurite (need Java, Node.js)
 
 tools-helm:
 	@if [ -x "$(TOOLS_DIR)/bin/helm" ] || command -v helm >/dev/null 2>&1; then exit 0; fi; \
@@ -85,6 +85,11 @@ tools-minio:
 	if [ -x "$(PLATFORM_CACHE)/bin/minio" ] || command -v minio >/dev/null 2>&1; then exit 0; fi; \
 	echo "==> MinIO server not found: building it into $(PLATFORM_CACHE)/bin with docker/local/go-binaries.sh minio (about 6 minutes on 2 cores the first time, cached after)"; \
 	RAY_PLATFORM_CACHE="$(PLATFORM_CACHE)" bash docker/local/go-binaries.sh minio
+
+# s3proxy (the chart's Azure Blob gateway) and Azurite, for the gateway's tests
+# (devstack/azure_gateway.py); fetched from Maven Central and npm once, cached after.
+tools-gateway:
+	@RAY_PLATFORM_CACHE="$(PLATFORM_CACHE)" bash docker/local/gateway-tools.sh
 
 up: tools-helm ## Local cluster with Ray, MinIO and Airflow (CLUSTER=kind|minikube, IMAGES=upstream|local)
 	@CLUSTER=$(CLUSTER) IMAGES=$(IMAGES) bash charts/scripts/up.sh

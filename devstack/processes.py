@@ -18,6 +18,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class StartFailed(RuntimeError):
+    """Raised by a check polled with ``wait_until`` when waiting longer cannot help (the
+    process it waits for has exited): ``wait_until`` lets it through at once."""
+
+
 def wait_until(check: Callable[[], object], timeout: float, what: str, interval: float = 0.5):
     """Poll ``check`` until it returns something truthy; fail with ``what`` at the deadline."""
     deadline = time.monotonic() + timeout
@@ -27,6 +32,8 @@ def wait_until(check: Callable[[], object], timeout: float, what: str, interval:
             result = check()
             if result:
                 return result
+        except StartFailed:
+            raise
         except Exception as exc:  # the thing polled may not be up yet
             last_error = exc
         time.sleep(interval)

@@ -28,7 +28,14 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devstack.processes import free_port, port_open, start, stop_tree, wait_until
+from devstack.processes import (
+    StartFailed,
+    free_port,
+    port_open,
+    start,
+    stop_tree,
+    wait_until,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RCLONE = str(Path(sys.executable).with_name("rclone"))
@@ -115,6 +122,8 @@ class S3Server:
     console_port: int = field(default_factory=free_port)
     # Added to the server's environment (an OpenID issuer to trust: ``devstack.oidc_issuer``).
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Make ``bucket`` at start (off for a server expected to refuse requests).
+    create_bucket: bool = True
 
     # What the server is called in messages (and its log file's name).
     name = "minio"
@@ -187,7 +196,7 @@ class S3Server:
         try:
             wait_until(self._ready_or_exited, START_TIMEOUT, f"{self.name} on port {self.port}")
             client = self.client()
-            if not client.bucket_exists(self.bucket):
+            if self.create_bucket and not client.bucket_exists(self.bucket):
                 client.make_bucket(self.bucket)
         except BaseException:
             # The start's own error is the one to see: a failing stop (another process took
@@ -200,7 +209,7 @@ class S3Server:
     def _ready_or_exited(self) -> bool:
         code = self.process.poll()
         if code is not None:
-            raise RuntimeError(
+            raise StartFailed(
                 f"{self.name} exited with status {code} while starting; its log "
                 f"({self.log_path}) ends with:\n{self._log_tail()}"
             )

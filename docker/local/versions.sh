@@ -16,6 +16,13 @@ MC_VERSION="${MC_VERSION:-v0.0.0-20250313080218-cf909e1063a9}"
 # SeaweedFS (the checkpoint benchmark's second server): its releases are tagged without a "v"
 # (4.36), which the Go module proxy does not serve, so a commit of its master branch is pinned.
 SEAWEEDFS_VERSION="${SEAWEEDFS_VERSION:-v0.0.0-20261109003541-7506e5f91cd6}"
+# The S3 gateway in front of Azure Blob Storage (the chart's store.kind azureblob, the image
+# docker/s3proxy.Dockerfile): s3proxy's self-contained jar from Maven Central, pinned by SHA-256.
+# Azurite (Azure's storage emulator, npm) is what the tests run it against; 3.35.0 is the newest
+# that runs on Node.js 20 (3.36 and later need Node.js 22).
+S3PROXY_VERSION="${S3PROXY_VERSION:-4.1.0}"
+S3PROXY_SHA256="${S3PROXY_SHA256:-a4d025969aaf796616ed4b1e2491d87d455ce84bb28cb9db086b2e6aaa68b48d}"
+AZURITE_VERSION="${AZURITE_VERSION:-3.35.0}"
 DEBIAN_SUITE="${DEBIAN_SUITE:-bookworm}"               # its python3 is 3.11, the project's minor
 
 # Outside the repository, so `git clean` and a fresh clone keep it.

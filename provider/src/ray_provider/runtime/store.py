@@ -187,6 +187,28 @@ CREDENTIAL_REFUSALS = frozenset(
 )
 
 
+# The store's answers that mean "something behind me failed, try again" (S3's own advice for
+# them): retried like an unreachable store, and reported with where to look.
+SERVER_FAULTS = frozenset({"InternalError", "ServiceUnavailable", "SlowDown"})
+# What a 5xx usually means when the endpoint is a gateway, as the chart's Azure store is.
+GATEWAY_HINT = (
+    "When the endpoint is an S3 gateway (the chart's store.kind azureblob runs s3proxy in front "
+    "of Azure Blob Storage), a 5xx means the gateway could not reach or sign in to the storage "
+    "behind it, and its log says why: kubectl logs deploy/<release>-azureblob."
+)
+
+
+def server_fault(exc: BaseException) -> str:
+    """The code or status of a 5xx answer (an S3 ``InternalError``, a bare HTTP 500), or ""."""
+    code = getattr(exc, "code", "")
+    if code in SERVER_FAULTS:
+        return f"{code} ({getattr(exc, 'message', '')})"
+    status = getattr(exc, "status_code", None)
+    if type(exc).__name__ == "ServerError" and isinstance(status, int) and status >= 500:
+        return f"HTTP {status}"
+    return ""
+
+
 def access_denied(
     config: StoreConfig, what: str, code: str, message: str
 ) -> StoreAccessDeniedError:
@@ -679,6 +701,14 @@ class S3Store:
         code = getattr(exc, "code", "")
         if self.is_answer(exc) and code in CREDENTIAL_REFUSALS:
             return access_denied(self.config, what, code, getattr(exc, "message", str(exc)))
+        fault = server_fault(exc)
+        if fault:
+            error = CheckpointStoreError(
+                f"{what} failed against the S3 endpoint {self.config.endpoint_url}{conn}: the "
+                f"store answered {fault}. {GATEWAY_HINT}"
+            )
+            error.__cause__ = exc
+            return error
         if self.is_answer(exc) or self.is_missing(exc) or isinstance(exc, CheckpointError):
             return exc
         error = CheckpointStoreError(
